@@ -1,0 +1,63 @@
+"""The gateway: the only HTTP door. Thin endpoints: authorize, validate, one RPC, answer."""
+import os
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from gateway.auth import check_admin_token_for_environment
+from gateway.errors import RouteNotFound
+from gateway.http import api, http
+from gateway.openapi import build_spec
+from services.common.rpc import TimedRpcProxy
+
+SERVICES = ("booking", "payments", "integration", "notifications")
+
+
+class AdminToken(DependencyProvider):
+    """The operator token from config; refuses to start on the default one in production."""
+
+    def setup(self):
+        config = self.container.config
+        self.token = str(config["ADMIN_TOKEN"] or "")
+        check_admin_token_for_environment(
+            self.token, os.environ.get("PAYMENT_ENV", config["PAYMENTS"]["env"]))
+
+    def get_dependency(self, worker_ctx):
+        return self.token
+
+
+class GatewayService:
+    name = "gateway"
+
+    admin_token = AdminToken()
+    booking = TimedRpcProxy("booking")
+    payments = TimedRpcProxy("payments")
+    integration = TimedRpcProxy("integration")
+    notifications = TimedRpcProxy("notifications")
+    health_booking = TimedRpcProxy("booking", timeout=2)
+    health_payments = TimedRpcProxy("payments", timeout=2)
+    health_integration = TimedRpcProxy("integration", timeout=2)
+    health_notifications = TimedRpcProxy("notifications", timeout=2)
+
+    @api("GET", "/health", summary="Liveness of the gateway and every service", tag="system")
+    def health(self, request):
+        def ping(name):
+            try:
+                getattr(self, f"health_{name}").ping()
+                return name, "ok"
+            except Exception:
+                return name, "unavailable"
+
+        services = dict(eventlet.GreenPool().imap(ping, SERVICES))
+        healthy = all(state == "ok" for state in services.values())
+        return (200 if healthy else 503), {"status": "ok" if healthy else "degraded",
+                                           "services": services}
+
+    @api("GET", "/api/openapi.json", summary="This API as an OpenAPI 3 document", tag="system")
+    def openapi(self, request):
+        return build_spec()
+
+    @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
+    def unknown_route(self, request, path):
+        raise RouteNotFound(f"There is no {request.method} /{path}.",
+                            {"path": "/" + path, "method": request.method})

@@ -1,0 +1,47 @@
+"""`make run`: start every service and the gateway, say where things are, stop on Ctrl-C."""
+import signal
+import sys
+import time
+
+from scripts.system import System
+
+
+def main():
+    system = System()
+    stopping = []
+
+    def request_stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    system.start_all()
+    try:
+        health = system.wait_healthy(timeout=90)
+    except RuntimeError as exc:
+        print(f"The system did not come up: {exc}", file=sys.stderr)
+        system.stop_all()
+        return 1
+    url = system.base_url
+    print(f"""
+Studio booking is running ({', '.join(f'{k}: {v}' for k, v in health['services'].items())}).
+  API            {url}/api/...        OpenAPI: {url}/api/openapi.json
+  Health         {url}/health
+  Booking page   {url}/
+  Operator shell make shell   (then: n.rpc.booking.list_halls())
+  RabbitMQ UI    http://127.0.0.1:15672 (guest/guest), events on exchanges <service>.events
+Ctrl-C stops everything.
+""", flush=True)
+    while not stopping:
+        dead = system.died()
+        if dead:
+            print(f"{dead} stopped unexpectedly; stopping the rest.", file=sys.stderr)
+            break
+        time.sleep(0.5)
+    print("stopping...", flush=True)
+    system.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

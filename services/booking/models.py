@@ -1,0 +1,59 @@
+"""The booking service's tables."""
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey,
+                        Integer, MetaData, Text, func)
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID
+from sqlalchemy.orm import DeclarativeBase
+
+from services.common.tables import reliability_tables_v1
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class HallRow(Base):
+    __tablename__ = "halls"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(Text, nullable=False, unique=True)
+    description = Column(Text, nullable=False, server_default="")
+    capacity = Column(Integer, nullable=False)
+    buffer_minutes = Column(Integer, nullable=False, server_default="0")
+    active = Column(Boolean, nullable=False, server_default="true")
+    opening_hours = Column(JSONB)          # None: the studio's default hours
+    tariff = Column(JSONB, nullable=False)  # domain.Tariff.to_dict()
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class BookingRow(Base):
+    __tablename__ = "bookings"
+
+    id = Column(UUID(as_uuid=False), primary_key=True)
+    hall_id = Column(Integer, ForeignKey("halls.id"), nullable=False)
+    start_at = Column(DateTime(timezone=True), nullable=False)
+    end_at = Column(DateTime(timezone=True), nullable=False)
+    # [start, end + the hall's cleaning buffer): what the exclusion constraint keeps apart.
+    busy = Column(TSTZRANGE, nullable=False)
+    status = Column(Text, nullable=False)
+    price_total = Column(BigInteger, nullable=False)
+    prepayment_amount = Column(BigInteger, nullable=False)
+    amount_paid = Column(BigInteger, nullable=False, server_default="0")
+    currency = Column(Text, nullable=False)
+    hold_expires_at = Column(DateTime(timezone=True))
+    payment_ids = Column(JSONB, nullable=False, server_default="[]")
+    customer = Column(JSONB, nullable=False)
+    comment = Column(Text)
+    access_token_hash = Column(Text, nullable=False)
+    refund_due = Column(BigInteger)
+    cancelled_by = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("end_at > start_at", name="booking_ends_after_start"),
+        CheckConstraint("amount_paid >= 0 AND price_total >= 0", name="booking_money"),
+    )
+
+
+outbox, inbox = reliability_tables_v1(Base.metadata)

@@ -1,0 +1,17 @@
+"""Reading config.yaml the way `nameko run` does (with ${VAR:default}), for scripts and tests."""
+import os
+
+import yaml
+from nameko.cli.main import setup_yaml_parser
+
+DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "config.yaml")
+
+
+def load_config(path=None):
+    setup_yaml_parser()
+    with open(path or os.environ.get("STUDIO_CONFIG", DEFAULT_PATH)) as f:
+        return yaml.safe_load(f)
+
+
+def db_uri(config, service_name):
+    return config["DB_URIS"][f"{service_name}:Base"]

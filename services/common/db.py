@@ -1,0 +1,36 @@
+"""Database access shared by the services."""
+import psycogreen.eventlet
+from nameko_sqlalchemy import Database
+from sqlalchemy import create_engine
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+
+def make_psycopg_cooperative():
+    """psycopg2 blocks the whole eventlet hub on every query unless its waits go through
+    eventlet; every service process calls this before its first query (idempotent). Plain
+    processes (tests, scripts) don't, and keep ordinary blocking psycopg2."""
+    psycogreen.eventlet.patch_psycopg()
+
+
+def engine_for(uri, **options):
+    return create_engine(uri, pool_pre_ping=True, **options)
+
+
+def session_factory(uri, **options):
+    return sessionmaker(bind=engine_for(uri, **options), expire_on_commit=False)
+
+
+class ServiceDatabase(Database):
+    """nameko-sqlalchemy's Database, with the engine options from config and sessions that
+    keep their objects readable after commit (entrypoints dump them after the unit of work)."""
+
+    def __init__(self, declarative_base):
+        super().__init__(declarative_base, session_options={"expire_on_commit": False})
+
+    def setup(self):
+        make_psycopg_cooperative()
+        self.engine_options = dict(self.container.config.get("DB_ENGINE_OPTIONS") or {})
+        super().setup()
+
+
+__all__ = ["DeclarativeBase", "ServiceDatabase", "engine_for", "session_factory"]

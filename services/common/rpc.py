@@ -1,0 +1,94 @@
+"""RPC between our services: replies that don't hit the disk, and calls that give up in time.
+
+RPC requests and replies die with their caller anyway, so they are sent non-persistent
+(measured: it doubles booking throughput on this machine); events stay persistent.
+"""
+import eventlet
+from nameko.amqp.publish import Publisher
+from nameko.constants import NON_PERSISTENT
+from nameko.exceptions import UnknownService
+from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
+
+from services.common.errors import ServiceUnavailable
+
+
+class _TransientPublisher(Publisher):
+    delivery_mode = NON_PERSISTENT
+
+
+class _TransientResponder(Responder):
+    publisher_cls = _TransientPublisher
+
+
+class _TransientRpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = _TransientResponder(
+            config["AMQP_URI"], get_rpc_exchange(config), config.get("serializer", "json"),
+            message, ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class _TransientRpc(Rpc):
+    rpc_consumer = _TransientRpcConsumer()
+
+
+rpc = _TransientRpc.decorator
+
+
+class TimedRpcProxy(RpcProxy):
+    """An RpcProxy whose calls raise ServiceUnavailable after `timeout` seconds (default:
+    GATEWAY.rpc_timeout_seconds). The request expires in the queue at the same moment, so a
+    service that comes back later does not act on a request whose caller has given up."""
+
+    def __init__(self, target_service, timeout=None):
+        super().__init__(target_service, delivery_mode=NON_PERSISTENT)
+        self.timeout = timeout
+
+    def setup(self):
+        if self.timeout is None:
+            self.timeout = float(self.container.config["GATEWAY"]["rpc_timeout_seconds"])
+        self.options["expiration"] = self.timeout
+        super().setup()
+
+    def get_dependency(self, worker_ctx):
+        return _TimedServiceProxy(super().get_dependency(worker_ctx), self.target_service,
+                                  self.timeout)
+
+
+class _TimedServiceProxy:
+    def __init__(self, proxy, service_name, timeout):
+        self._proxy = proxy
+        self._service_name = service_name
+        self._timeout = timeout
+
+    def __getattr__(self, method_name):
+        method = getattr(self._proxy, method_name)
+
+        def call(*args, **kwargs):
+            timer = eventlet.Timeout(self._timeout)
+            try:
+                return method(*args, **kwargs)
+            except eventlet.Timeout as exc:
+                if exc is not timer:
+                    raise
+                raise ServiceUnavailable(f"{self._service_name} did not answer in time",
+                                         {"service": self._service_name})
+            except UnknownService:
+                raise ServiceUnavailable(f"{self._service_name} is not running",
+                                         {"service": self._service_name})
+            finally:
+                timer.cancel()
+
+        return call
+
+
+class Pingable:
+    """Mixin: the `ping` RPC the gateway's /health calls."""
+
+    @rpc
+    def ping(self):
+        """Answers "pong" while the service is up."""
+        return "pong"

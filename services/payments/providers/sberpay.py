@@ -1,0 +1,204 @@
+"""Sber acquiring (RBS REST): form-encoded POSTs authenticated by userName/password.
+
+Our payment id is the `orderNumber`; Sber refuses a second order with the same number, so a
+retried register can never charge twice. A callback is proven by its HMAC `checksum` and then
+only prompts the service to ask getOrderStatusExtended what really happened.
+"""
+import hashlib
+import hmac
+from urllib.parse import parse_qsl
+
+import requests
+
+from .base import (
+    CANCELED,
+    FAILED,
+    PARTIALLY_REFUNDED,
+    PENDING,
+    REFUND_SUCCEEDED,
+    REFUNDED,
+    SUCCEEDED,
+    Notification,
+    NotificationForged,
+    Provider,
+    ProviderError,
+    ProviderPayment,
+    ProviderRefund,
+    post_for_json,
+    timeout_from,
+)
+
+DEFAULT_SESSION_TIMEOUT_SECS = 1200
+_CURRENCY_CODES = {"RUB": "643"}
+_CURRENCY_NAMES = {code: name for name, code in _CURRENCY_CODES.items()}
+
+# getOrderStatusExtended's orderStatus. 1 ("held") only happens with two-stage payments; we
+# register one-stage orders, so a hold is a payment still on its way, not money taken.
+_ORDER_STATUS = {
+    0: PENDING,  # registered, not paid
+    1: PENDING,  # held
+    2: SUCCEEDED,  # deposited
+    3: CANCELED,  # reversed
+    4: REFUNDED,  # refunded, fully or in part: see `_payment`
+    5: PENDING,  # in 3-D Secure
+    6: FAILED,  # declined
+}
+
+# What a callback claims, by (operation, status). The service fetches the order anyway.
+_CALLBACK_STATUS = {
+    ("deposited", "1"): SUCCEEDED,
+    ("deposited", "0"): FAILED,
+    ("approved", "1"): PENDING,
+    ("approved", "0"): FAILED,
+    ("reversed", "1"): CANCELED,
+    ("declinedByTimeout", "1"): FAILED,
+    ("declinedByTimeout", "0"): FAILED,
+}
+
+# Fields of a callback that are not themselves signed.
+_UNSIGNED_FIELDS = ("checksum", "sign_alias")
+
+
+def checksum(params, callback_key):
+    """Sber's callback checksum: HMAC-SHA256 over "name;value;" of every signed field, by name.
+
+    Returned in lower case; Sber sends upper case, and `verify_checksum` accepts either.
+    """
+    signed = sorted((name, value) for name, value in params.items() if name not in _UNSIGNED_FIELDS)
+    message = "".join(f"{name};{value};" for name, value in signed)
+    return hmac.new(callback_key.encode(), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def verify_checksum(params, callback_key):
+    """Raise NotificationForged unless the params carry a checksum made with our key."""
+    if not callback_key:
+        # An empty key would let anyone compute a valid checksum.
+        raise NotificationForged("no Sber callback key is configured")
+    given = params.get("checksum")
+    if not isinstance(given, str) or not given:
+        raise NotificationForged("the callback has no checksum")
+    expected = checksum(params, callback_key)
+    if not hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace")):
+        raise NotificationForged("the callback's checksum does not match")
+
+
+def _single_values(params):
+    """A callback's parameters as name -> one string; a repeated name cannot be verified."""
+    single = {}
+    for name, value in params.items():
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise NotificationForged(f"the callback repeats {name!r}")
+            value = value[0]
+        single[name] = str(value)
+    return single
+
+
+def _callback_params(body, query):
+    # Sber calls back by GET (parameters in the query) or sometimes by a form POST.
+    if query and "checksum" in query:
+        return _single_values(query)
+    try:
+        text = (body or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotificationForged("the callback body is not UTF-8") from None
+    form = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        form.setdefault(name, []).append(value)
+    return _single_values(form)
+
+
+class SberPayProvider(Provider):
+    name = "sberpay"
+    must_fetch_after_notification = True
+
+    def __init__(self, settings):
+        api_url = str(settings.get("api_url") or "https://securepayments.sberbank.ru/payment/rest/")
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.username = str(settings.get("username") or "")
+        self.password = str(settings.get("password") or "")
+        self.callback_key = str(settings.get("callback_key") or "")
+        self.session_timeout_secs = int(settings.get("session_timeout_secs") or DEFAULT_SESSION_TIMEOUT_SECS)
+        self.timeout = timeout_from(settings)
+        self.session = requests.Session()
+
+    def _request(self, method, params, what):
+        form = {"userName": self.username, "password": self.password, **params}
+        answer = post_for_json("Sber", self.session, self.api_url + method, self.timeout, data=form)
+        if str(answer.get("errorCode", "0")).strip() not in ("0", ""):
+            raise ProviderError(
+                f"Sber refused to {what}: error {answer['errorCode']} {answer.get('errorMessage', '')}".strip()
+            )
+        return answer
+
+    def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
+        if currency not in _CURRENCY_CODES:
+            raise ProviderError(f"Sber orders here are in RUB only, not {currency}")
+        params = {
+            "orderNumber": payment_id,
+            "amount": amount,
+            "currency": _CURRENCY_CODES[currency],
+            "returnUrl": return_url,
+            "failUrl": return_url,
+            "description": description or "",
+            "sessionTimeoutSecs": self.session_timeout_secs,
+        }
+        answer = self._request("register.do", params, "register an order")
+        return ProviderPayment(
+            provider_payment_id=answer["orderId"],
+            status=PENDING,
+            amount=amount,
+            currency=currency,
+            confirmation_url=answer.get("formUrl"),
+            raw=answer,
+        )
+
+    def fetch(self, provider_payment_id):
+        answer = self._request(
+            "getOrderStatusExtended.do", {"orderId": provider_payment_id}, "show an order"
+        )
+        return self._payment(provider_payment_id, answer)
+
+    def _payment(self, order_id, answer):
+        try:
+            order_status = int(answer["orderStatus"])
+            amount = int(answer["amount"])
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError("Sber's order status lacks orderStatus or amount") from None
+        status = _ORDER_STATUS.get(order_status, PENDING)
+        # Sber reports a partial refund as "refunded" too; the amounts tell them apart.
+        refunded = int((answer.get("paymentAmountInfo") or {}).get("refundedAmount") or 0)
+        if status in (SUCCEEDED, REFUNDED) and refunded:
+            status = REFUNDED if refunded >= amount else PARTIALLY_REFUNDED
+        return ProviderPayment(
+            provider_payment_id=order_id,
+            status=status,
+            amount=amount,
+            currency=_CURRENCY_NAMES.get(str(answer.get("currency", "643")), str(answer.get("currency"))),
+            confirmation_url=None,
+            raw=answer,
+        )
+
+    def refund(self, refund_id, provider_payment_id, amount, currency):
+        # refund.do has no idempotency key: the service must call it once per refund and,
+        # when an answer is lost, look at getOrderStatusExtended's refundedAmount before retrying.
+        answer = self._request("refund.do", {"orderId": provider_payment_id, "amount": amount}, "refund")
+        return ProviderRefund(provider_refund_id=None, status=REFUND_SUCCEEDED, amount=amount, raw=answer)
+
+    def verify_notification(self, headers, body, query, remote_addr):
+        params = _callback_params(body, query)
+        verify_checksum(params, self.callback_key)
+        try:
+            order_id, operation, status = params["mdOrder"], params["operation"], params["status"]
+        except KeyError:
+            raise NotificationForged("the callback lacks mdOrder, operation or status") from None
+        amount = params.get("amount")
+        return Notification(
+            provider_payment_id=order_id,
+            payment_id=params.get("orderNumber"),
+            dedupe_key=f"{order_id}:{operation}:{status}",
+            status=_CALLBACK_STATUS.get((operation, status)),
+            amount=int(amount) if amount and amount.isdigit() else None,
+            currency=None,
+            raw=params,
+        )

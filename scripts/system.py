@@ -19,12 +19,14 @@ SERVICES = {
 
 
 class System:
-    def __init__(self, env=None, config="config.yaml", log_dir=None, names=None):
+    def __init__(self, env=None, config="config.yaml", log_dir=None, names=None,
+                 services=None):
         self.env = {**os.environ, **(env or {})}
         self.env["PYTHONPATH"] = ROOT + os.pathsep + self.env.get("PYTHONPATH", "")
         self.config = os.path.join(ROOT, config)
         self.log_dir = log_dir
-        self.names = list(names or SERVICES)
+        self.services = services or SERVICES
+        self.names = list(names or self.services)
         self.processes = {}
         self._logs = {}
 
@@ -38,7 +40,7 @@ class System:
         if self.log_dir:
             out = self._logs[name] = open(os.path.join(self.log_dir, f"{name}.log"), "ab")
         self.processes[name] = subprocess.Popen(
-            [nameko, "run", "--config", self.config, SERVICES[name]],
+            [nameko, "run", "--config", self.config, self.services[name]],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None)
 
     def start_all(self):

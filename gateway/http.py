@@ -2,14 +2,16 @@
 themselves (the OpenAPI document is built from the same declarations)."""
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from marshmallow import ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from gateway import auth
+from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
+from services.common.errors import StudioError
 
 
 def json_response(status, data, headers=None):
@@ -18,6 +20,10 @@ def json_response(status, data, headers=None):
 
 
 class JsonHttpEntrypoint(HttpRequestHandler):
+    def __init__(self, method, url, expected_exceptions=(StudioError, ValidationError),
+                 **kwargs):
+        super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
+
     def handle_request(self, request):
         limit = int(self.container.config["GATEWAY"]["max_body_bytes"])
         if request.content_length and request.content_length > limit:
@@ -57,7 +63,7 @@ class Route:
     errors: tuple = ()
     many: bool = False
     content_type: str = "application/json"
-    extra: dict = field(default_factory=dict)
+    optional_body: bool = False
 
 
 ROUTES: list[Route] = []
@@ -75,9 +81,11 @@ class Caller:
         return None if self.is_admin else self.token
 
 
-def parse_json_body(request):
+def parse_json_body(request, optional=False):
     raw = request.get_data()
-    if not raw:
+    if not raw.strip():
+        if optional:
+            return {}
         raise MalformedBody("The request needs a JSON body.")
     try:
         return json.loads(raw)
@@ -86,11 +94,13 @@ def parse_json_body(request):
 
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
-        status=200, errors=(), many=False, content_type="application/json"):
+        status=200, errors=(), many=False, content_type="application/json",
+        optional_body=False):
     """Declare a JSON endpoint: auth, body and query validation, then the method runs with
-    `body=` / `query=` / `caller=` and returns data (or (status, data), or a Response)."""
+    `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and returns
+    data (or (status, data), or a Response)."""
     route = Route(method, path, summary, tag, auth, body, query, response, status,
-                  tuple(errors), many, content_type)
+                  tuple(errors), many, content_type, optional_body)
     ROUTES.append(route)
 
     def decorate(fn):
@@ -98,14 +108,15 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
         def endpoint(self, request, **path_values):
             kwargs = dict(path_values)
             if route.auth == "admin":
-                auth.require_admin(request, self.admin_token)
+                access.require_admin(request, self.admin_token)
             elif route.auth == "booking":
-                token = auth.caller_token(request)
-                kwargs["caller"] = Caller(auth.is_admin(token, self.admin_token), token)
+                token = access.caller_token(request)
+                kwargs["caller"] = Caller(access.is_admin(token, self.admin_token), token)
             if route.query is not None:
-                kwargs["query"] = route.query().load(request.args.to_dict())
+                kwargs["query"] = _validated(route.query, request.args.to_dict())
             if route.body is not None:
-                kwargs["body"] = route.body().load(parse_json_body(request))
+                kwargs["body"] = _validated(route.body,
+                                            parse_json_body(request, route.optional_body))
             result = fn(self, request, **kwargs)
             if isinstance(result, (tuple, Response)):
                 return result
@@ -114,3 +125,8 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
         return http(method, path)(endpoint)
 
     return decorate
+
+
+def _validated(schema_cls, data):
+    schema = schema_cls()
+    return schema.dump(schema.load(data))

@@ -29,7 +29,8 @@ def _openapi_path(werkzeug_path):
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", werkzeug_path)
 
 
-def _schema_name(schema_cls):
+def _schema_name(schema):
+    schema_cls = schema if isinstance(schema, type) else type(schema)
     name = schema_cls.__name__
     return name[:-6] if name.endswith("Schema") else name
 
@@ -61,7 +62,7 @@ def _operation(route, path):
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": not route.optional_body,
                              "content": {"application/json": {"schema": route.body}}}
     if route.response is not None:
         schema = {"type": "array", "items": route.response} if route.many else route.response

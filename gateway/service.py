@@ -5,6 +5,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from gateway.auth import check_admin_token_for_environment
+from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
 from gateway.openapi import build_spec
@@ -26,7 +27,7 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService:
+class GatewayService(BookingApi):
     name = "gateway"
 
     admin_token = AdminToken()

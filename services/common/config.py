@@ -2,6 +2,7 @@
 import os
 
 import yaml
+from nameko.extensions import DependencyProvider
 from nameko.cli.main import setup_yaml_parser
 
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "config.yaml")
@@ -15,3 +16,16 @@ def load_config(path=None):
 
 def db_uri(config, service_name):
     return config["DB_URIS"][f"{service_name}:Base"]
+
+
+class Config(DependencyProvider):
+    """A value built once from the container's config; subclasses say how (`build`)."""
+
+    def setup(self):
+        self.value = self.build(self.container.config)
+
+    def build(self, config):
+        raise NotImplementedError
+
+    def get_dependency(self, worker_ctx):
+        return self.value

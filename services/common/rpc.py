@@ -9,7 +9,7 @@ from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import UnknownService
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
-from services.common.errors import ServiceUnavailable
+from services.common.errors import ServiceUnavailable, StudioError
 
 
 class _TransientPublisher(Publisher):
@@ -33,6 +33,10 @@ class _TransientRpcConsumer(RpcConsumer):
 
 class _TransientRpc(Rpc):
     rpc_consumer = _TransientRpcConsumer()
+
+    def __init__(self, expected_exceptions=(StudioError,), **kwargs):
+        # Errors a caller can act on are answers, not faults: not logged as errors.
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
 
 rpc = _TransientRpc.decorator

@@ -56,8 +56,9 @@ class FakeTelegram:
     def start(self):
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-telegram",
-                                        daemon=True)
+        # A short poll interval keeps stop() quick: shutdown waits for the next poll.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="fake-telegram", daemon=True)
         self._thread.start()
         return self
 

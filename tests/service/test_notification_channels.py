@@ -168,7 +168,8 @@ class Logins:
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
         self.tried.append(auth_data.login.decode())
-        return AuthResult(success=(auth_data.login, auth_data.password) == self.known)
+        # handled=False: aiosmtpd itself answers 535 to a failed login (the default is silence).
+        return AuthResult(success=(auth_data.login, auth_data.password) == self.known, handled=False)
 
 
 @pytest.fixture
@@ -236,11 +237,12 @@ def test_email_greylisted_is_retryable(smtp_server, mailbox):
     assert "451" in str(refused.value)
 
 
-def test_email_with_a_wrong_password_is_permanent_and_does_not_leak_it(smtp_server, mailbox):
+def test_email_with_a_wrong_password_is_permanent_and_does_not_leak_it(smtp_server, mailbox, logins):
     with pytest.raises(PermanentDelivery) as refused:
         email_channel(smtp_server, password="wrong-" + SMTP_PASSWORD).send("anna@example.com", TEXT)
 
     assert "535" in str(refused.value)
+    assert logins.tried and set(logins.tried) == {"studio"}
     assert SMTP_PASSWORD not in everything_said_about(refused.value)
     assert mailbox.received == []
 

@@ -95,6 +95,13 @@ class Provider:
         return 200, "text/plain", "OK"
 
 
+def check_kopecks(amount):
+    """Money crosses to a provider only as a positive int of kopecks; anything else is our bug."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError(f"an amount is a positive int of kopecks, not {amount!r}")
+    return amount
+
+
 def timeout_from(settings):
     return float(settings.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
 

@@ -24,6 +24,7 @@ from .base import (
     ProviderError,
     ProviderPayment,
     ProviderRefund,
+    check_kopecks,
     post_for_json,
     timeout_from,
 )
@@ -126,9 +127,8 @@ class SberPayProvider(Provider):
         form = {"userName": self.username, "password": self.password, **params}
         answer = post_for_json("Sber", self.session, self.api_url + method, self.timeout, data=form)
         if str(answer.get("errorCode", "0")).strip() not in ("0", ""):
-            raise ProviderError(
-                f"Sber refused to {what}: error {answer['errorCode']} {answer.get('errorMessage', '')}".strip()
-            )
+            reason = answer.get("errorMessage", "")
+            raise ProviderError(f"Sber refused to {what}: error {answer['errorCode']} {reason}".strip())
         return answer
 
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
@@ -136,7 +136,7 @@ class SberPayProvider(Provider):
             raise ProviderError(f"Sber orders here are in RUB only, not {currency}")
         params = {
             "orderNumber": payment_id,
-            "amount": amount,
+            "amount": check_kopecks(amount),
             "currency": _CURRENCY_CODES[currency],
             "returnUrl": return_url,
             "failUrl": return_url,
@@ -182,7 +182,8 @@ class SberPayProvider(Provider):
     def refund(self, refund_id, provider_payment_id, amount, currency):
         # refund.do has no idempotency key: the service must call it once per refund and,
         # when an answer is lost, look at getOrderStatusExtended's refundedAmount before retrying.
-        answer = self._request("refund.do", {"orderId": provider_payment_id, "amount": amount}, "refund")
+        params = {"orderId": provider_payment_id, "amount": check_kopecks(amount)}
+        answer = self._request("refund.do", params, "refund")
         return ProviderRefund(provider_refund_id=None, status=REFUND_SUCCEEDED, amount=amount, raw=answer)
 
     def verify_notification(self, headers, body, query, remote_addr):

@@ -23,6 +23,7 @@ from .base import (
     ProviderError,
     ProviderPayment,
     ProviderRefund,
+    check_kopecks,
     post_for_json,
     timeout_from,
 )
@@ -100,12 +101,13 @@ class TinkoffProvider(Provider):
         if currency != "RUB":
             raise ProviderError(f"T-Bank terminals here take RUB only, not {currency}")
         params = {
-            "Amount": amount,
+            "Amount": check_kopecks(amount),
             "OrderId": payment_id,
-            "Description": (description or "")[:DESCRIPTION_MAX_LENGTH],
             "SuccessURL": return_url,
             "FailURL": return_url,
         }
+        if description:
+            params["Description"] = description[:DESCRIPTION_MAX_LENGTH]
         if self.notification_url:
             params["NotificationURL"] = self.notification_url
         answer = self._request("Init", params, "start a payment")
@@ -132,7 +134,7 @@ class TinkoffProvider(Provider):
     def refund(self, refund_id, provider_payment_id, amount, currency):
         params = {
             "PaymentId": str(provider_payment_id),
-            "Amount": amount,
+            "Amount": check_kopecks(amount),
             # Makes a retried Cancel the same refund, not a second one.
             "ExternalRequestId": refund_id,
         }

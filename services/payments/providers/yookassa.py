@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 import requests
 from yookassa import Configuration, Payment, Refund
 from yookassa.client import ApiClient
-from yookassa.configuration import ConfigurationError
 from yookassa.domain.exceptions import ApiError
 
 from .base import (
@@ -30,6 +29,7 @@ from .base import (
     ProviderError,
     ProviderPayment,
     ProviderRefund,
+    check_kopecks,
     header,
     setting_is_true,
     timeout_from,
@@ -63,9 +63,7 @@ _EVENT_STATUS = {
 
 def rubles(kopecks):
     """150050 -> "1500.50": the decimal string YooKassa wants, computed without floats."""
-    if not isinstance(kopecks, int) or isinstance(kopecks, bool) or kopecks < 0:
-        raise ValueError(f"an amount is a non-negative int of kopecks, not {kopecks!r}")
-    whole, cents = divmod(kopecks, 100)
+    whole, cents = divmod(check_kopecks(kopecks), 100)
     return f"{whole}.{cents:02d}"
 
 
@@ -85,9 +83,13 @@ class _ClientWithTimeout(ApiClient):
 
     request_timeout = 10.0
 
+    def __init__(self):
+        super().__init__()
+        self.timeout_seconds = self.request_timeout  # fixed now, like the rest of its configuration
+
     def get_session(self):
         session = super().get_session()
-        session.request = functools.partial(session.request, timeout=self.request_timeout)
+        session.request = functools.partial(session.request, timeout=self.timeout_seconds)
         return session
 
 
@@ -133,11 +135,14 @@ class YooKassaProvider(Provider):
     def _configure_sdk(self):
         # The SDK's configuration is process-wide. Applying ours again before each call costs
         # nothing and keeps a second adapter (another shop, a test's fake) from leaking in.
-        # No logger is given: the SDK would log the Authorization header with each request.
         Configuration.configure(self.shop_id, self.secret_key, api_url=self.api_url)
+        # No logger, ever: the SDK's would log the Authorization header of every request.
+        Configuration.logger = None
         _ClientWithTimeout.request_timeout = self.timeout
 
     def _call(self, what, sdk_call):
+        if not (self.shop_id and self.secret_key):
+            raise ProviderError("YooKassa shop id and secret key are not configured")
         self._configure_sdk()
         try:
             return json.loads(sdk_call().json())
@@ -147,8 +152,6 @@ class YooKassaProvider(Provider):
                 f"YooKassa refused to {what}: {content.get('code', 'error')} "
                 f"{content.get('description', '')}".strip()
             ) from None
-        except ConfigurationError:
-            raise ProviderError("YooKassa shop id and secret key are not configured") from None
         except requests.Timeout:
             raise ProviderError(f"YooKassa did not answer within {self.timeout:g} s") from None
         except (AttributeError, requests.RequestException) as exc:
@@ -243,20 +246,20 @@ class YooKassaProvider(Provider):
             event = notification["event"]
             subject = notification["object"]
             subject_id = str(subject["id"])
-        except (ValueError, TypeError, KeyError):
+            if notification.get("type") != "notification" or not isinstance(event, str):
+                raise ValueError(event)
+            if event.startswith("refund."):
+                # The object is the refund: its amount is the refund's, not the payment's.
+                provider_payment_id = subject.get("payment_id")
+                payment_id, amount, currency = None, None, None
+            else:
+                provider_payment_id = subject_id
+                payment_id = (subject.get("metadata") or {}).get("payment_id")
+                money = subject.get("amount") or {}
+                amount = kopecks(money["value"]) if "value" in money else None
+                currency = money.get("currency")
+        except (ValueError, TypeError, KeyError, AttributeError, ProviderError):
             raise NotificationForged("the notification is not YooKassa's JSON") from None
-        if notification.get("type") != "notification" or not isinstance(event, str):
-            raise NotificationForged("the notification is not YooKassa's JSON")
-
-        if event.startswith("refund."):
-            # The object is the refund; its amount is the refund's, not the payment's.
-            provider_payment_id, payment_id, amount, currency = subject.get("payment_id"), None, None, None
-        else:
-            provider_payment_id = subject_id
-            payment_id = (subject.get("metadata") or {}).get("payment_id")
-            money = subject.get("amount") or {}
-            amount = kopecks(money["value"]) if "value" in money else None
-            currency = money.get("currency")
         return Notification(
             provider_payment_id=provider_payment_id,
             payment_id=payment_id,

@@ -1,0 +1,58 @@
+"""Halls, the calendar and bookings over HTTP: each endpoint authorizes, validates, makes one
+RPC to `booking` and answers."""
+from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
+                               BookingListQuerySchema, BookingListSchema, BookingSchema,
+                               ConfirmBookingSchema, CreateBookingSchema, CreatedBookingSchema,
+                               HallSchema, QuoteQuerySchema, QuoteSchema)
+from gateway.http import api
+
+TAG = "bookings"
+
+
+class BookingApi:
+    @api("GET", "/api/halls", summary="Halls taking bookings", tag=TAG, response=HallSchema,
+         many=True)
+    def list_halls(self, request):
+        return self.booking.list_halls()
+
+    @api("GET", "/api/bookings/availability", tag=TAG, query=AvailabilityQuerySchema,
+         response=AvailabilitySchema, errors=[404],
+         summary="Free 15-minute slots of a hall with their prices, per local day")
+    def availability(self, request, query):
+        return self.booking.get_availability(query["hall_id"], query["start_date"],
+                                             query["end_date"])
+
+    @api("GET", "/api/bookings/quote", tag=TAG, query=QuoteQuerySchema, response=QuoteSchema,
+         errors=[404], summary="Price and prepayment of a booking")
+    def quote(self, request, query):
+        return self.booking.quote(query["hall_id"], query["start"], query["end"])
+
+    @api("POST", "/api/bookings", tag=TAG, body=CreateBookingSchema,
+         response=CreatedBookingSchema, status=201, errors=[404, 409],
+         summary="Hold a slot until it is paid; the answer carries the booking's access token")
+    def create_booking(self, request, body):
+        return self.booking.create_booking(body)
+
+    @api("GET", "/api/bookings", tag=TAG, auth="admin", query=BookingListQuerySchema,
+         response=BookingListSchema, summary="Bookings by start time (operators)")
+    def list_bookings(self, request, query):
+        return self.booking.list_bookings(**query)
+
+    @api("GET", "/api/bookings/<booking_id>", tag=TAG, auth="booking", response=BookingSchema,
+         errors=[404], summary="One booking (its access token, or the operator's)")
+    def get_booking(self, request, booking_id, caller):
+        return self.booking.get_booking(booking_id, access_token=caller.booking_token)
+
+    @api("DELETE", "/api/bookings/<booking_id>", tag=TAG, auth="booking",
+         response=BookingSchema, errors=[404, 409],
+         summary="Cancel a booking; refund_due follows the cancellation policy")
+    def cancel_booking(self, request, booking_id, caller):
+        return self.booking.cancel_booking(
+            booking_id, by="operator" if caller.is_admin else "customer",
+            access_token=caller.booking_token)
+
+    @api("POST", "/api/bookings/<booking_id>/confirm", tag=TAG, auth="admin",
+         body=ConfirmBookingSchema, optional_body=True, response=BookingSchema,
+         errors=[404, 409], summary="Operator: record money taken at the desk and confirm")
+    def confirm_booking(self, request, booking_id, body):
+        return self.booking.confirm_at_desk(booking_id, **body)

@@ -8,7 +8,10 @@ from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
+from gateway.integration_api import IntegrationApi
+from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
+from gateway.payments_api import PaymentsApi
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -27,7 +30,7 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi):
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
     name = "gateway"
 
     admin_token = AdminToken()

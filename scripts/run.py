@@ -27,9 +27,9 @@ def main():
 Studio booking is running ({', '.join(f'{k}: {v}' for k, v in health['services'].items())}).
   API            {url}/api/...        OpenAPI: {url}/api/openapi.json
   Health         {url}/health
-  Booking page   {url}/
   Operator shell make shell   (then: n.rpc.booking.list_halls())
-  RabbitMQ UI    http://127.0.0.1:15672 (guest/guest), events on exchanges <service>.events
+  Events         AMQP topic exchanges booking.events, payments.events, notifications.events
+                 (routing key = event type; see docs/events.md)
 Ctrl-C stops everything.
 """, flush=True)
     while not stopping:

@@ -109,3 +109,8 @@ class Api:
 @pytest.fixture(scope="session")
 def api(system):
     return Api(system.base_url)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that stop the shared RabbitMQ (marked broker_restart) run after all the others."""
+    items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)

@@ -142,7 +142,7 @@ class OpeningHours:
     """Per weekday (0 = Monday .. 6 = Sunday) an (open, close) pair of local times, or None
     when closed. A close of time(0) means midnight at the end of the day."""
 
-    days: tuple
+    days: tuple[tuple[time, time] | None, ...]
 
     def __post_init__(self):
         days = tuple(self.days)
@@ -172,7 +172,7 @@ class OpeningHours:
         return cls(((opens, closes),) * 7)
 
     @classmethod
-    def parse(cls, raw, fallback=None):
+    def parse(cls, raw: dict, fallback: OpeningHours | None = None) -> OpeningHours:
         """From `{"default": ["09:00", "22:00"], "sat": ["10:00", "20:00"], "sun": None}`.
 
         A weekday not named takes "default"; without "default" it takes the `fallback`
@@ -210,7 +210,7 @@ class OpeningHours:
         return {name: None if day is None else [_clock_text(day[0]), _clock_text(day[1], is_end=True)]
                 for name, day in zip(WEEKDAYS, self.days)}
 
-    def minutes(self, weekday):
+    def minutes(self, weekday: int) -> tuple[int, int] | None:
         """(open, close) of that weekday in minutes since local midnight (close <= 1440), or None."""
         return self._minutes[weekday]
 
@@ -266,7 +266,7 @@ class Rules:
             raise ValueError(f"currency must be a code like 'RUB', got {self.currency!r}")
 
     @classmethod
-    def from_config(cls, cfg, timezone):
+    def from_config(cls, cfg: dict | None, timezone: str) -> Rules:
         """From the booking section of config.yaml; keys not named here are ignored."""
         cfg = cfg or {}
         values = {name: cfg[name] for name in _RULE_MINIMUMS if cfg.get(name) is not None}
@@ -278,18 +278,18 @@ class Rules:
         return cls(timezone=timezone, **values)
 
     @property
-    def tz(self):
+    def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)  # ZoneInfo caches its instances by key
 
 
 # --- tariffs and prices -----------------------------------------------------------------
 
-def slot_price(hourly_price, slot_minutes):
+def slot_price(hourly_price: int, slot_minutes: int) -> int:
     """The price of one slot: the hourly price pro rata, half a kopeck rounded up."""
     return (2 * hourly_price * slot_minutes + 60) // 120
 
 
-def prepayment_for(price_total, prepayment_percent):
+def prepayment_for(price_total: int, prepayment_percent: int) -> int:
     """The share of the price due up front, rounded up to a whole ruble, never above the price."""
     kopecks = -(-price_total * prepayment_percent // 100)
     whole_rubles = -(-kopecks // 100) * 100
@@ -301,7 +301,7 @@ class TariffRule:
     """A different hourly price on some weekdays from `start` (inclusive) to `end` (exclusive),
     local time; an `end` of time(0) is midnight at the day's end."""
 
-    weekdays: frozenset
+    weekdays: frozenset[int]
     start: time
     end: time
     hourly_price: int
@@ -337,7 +337,7 @@ class Tariff:
     """A hall's base hourly price and the rules that change it; the last matching rule wins."""
 
     hourly_price: int
-    rules: tuple = ()
+    rules: tuple[TariffRule, ...] = ()
     currency: str = "RUB"
 
     def __post_init__(self):
@@ -348,14 +348,14 @@ class Tariff:
         if not isinstance(self.currency, str) or not self.currency:
             raise ValueError(f"currency must be a code like 'RUB', got {self.currency!r}")
 
-    def hourly_rate(self, weekday, minute_of_day):
+    def hourly_rate(self, weekday: int, minute_of_day: int) -> int:
         """The hourly price of a slot starting at that local weekday and minute of the day."""
         for rule in reversed(self.rules):
             if rule.matches(weekday, minute_of_day):
                 return rule.hourly_price
         return self.hourly_price
 
-    def slot_price(self, weekday, minute_of_day, slot_minutes):
+    def slot_price(self, weekday: int, minute_of_day: int, slot_minutes: int) -> int:
         return slot_price(self.hourly_rate(weekday, minute_of_day), slot_minutes)
 
     @classmethod
@@ -389,7 +389,7 @@ class Hall:
         if self.opening_hours is not None and not isinstance(self.opening_hours, OpeningHours):
             raise ValueError("opening_hours must be OpeningHours or None; use OpeningHours.parse")
 
-    def hours(self, rules):
+    def hours(self, rules: Rules) -> OpeningHours:
         return self.opening_hours or rules.opening_hours
 
 
@@ -403,7 +403,7 @@ class Slot(NamedTuple):
 
 class Day(NamedTuple):
     date: date
-    slots: list
+    slots: list[Slot]
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,7 @@ class Quote:
     currency: str
 
 
-def is_on_grid(moment, rules):
+def is_on_grid(moment: datetime, rules: Rules) -> bool:
     """Whether the local wall clock shows a whole slot boundary (10:00, 10:15, ...)."""
     local = _require_aware(moment, "moment").astimezone(rules.tz)
     return local.second == 0 and local.microsecond == 0 and local.minute % rules.slot_minutes == 0
@@ -435,7 +435,7 @@ def _shape_problems(rules, start, end):
     return problems
 
 
-def price_slots(hall, rules, start, end):
+def price_slots(hall: Hall, rules: Rules, start: datetime, end: datetime) -> list[Slot]:
     """The slots of [start, end) with the price of each, in the studio's time zone.
 
     Raises BookingRuleViolation when start or end is off the grid or end is not after start.
@@ -458,7 +458,7 @@ def price_slots(hall, rules, start, end):
     return slots
 
 
-def quote(hall, rules, start, end):
+def quote(hall: Hall, rules: Rules, start: datetime, end: datetime) -> Quote:
     """The price of [start, end) (slot by slot, so a rate change mid-booking is exact) and its
     prepayment."""
     total = sum(slot.price for slot in price_slots(hall, rules, start, end))
@@ -469,7 +469,8 @@ def _wall_minutes_since_midnight(day, local):
     return (local.replace(tzinfo=None, fold=0) - datetime.combine(day, time(0))) / timedelta(minutes=1)
 
 
-def check_booking_request(hall, rules, start, end, now):
+def check_booking_request(hall: Hall, rules: Rules, start: datetime, end: datetime,
+                          now: datetime) -> None:
     """Raise HallInactive, or BookingRuleViolation naming every broken rule by field, or
     return None when [start, end) may be booked as far as the rules go (not whether it is
     free: the database decides that)."""
@@ -516,7 +517,7 @@ def check_booking_request(hall, rules, start, end, now):
         raise BookingRuleViolation("the booking breaks the studio's rules", problems)
 
 
-def busy_range(start, end, buffer_minutes):
+def busy_range(start: datetime, end: datetime, buffer_minutes: int) -> tuple[datetime, datetime]:
     """The range a booking keeps the hall busy: itself and the cleaning buffer after it. The
     database's exclusion constraint guards this range among active bookings of a hall."""
     _require_aware(start, "start")
@@ -570,7 +571,8 @@ def _check_date_range(rules, date_from, date_to):
             "end_date": [f"the range may cover at most {rules.max_range_days} days"]})
 
 
-def free_slots(hall, rules, bookings, date_from, date_to, now):
+def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, datetime]],
+               date_from: date, date_to: date, now: datetime) -> list[Day]:
     """The free slots of a hall on each local day from date_from to date_to (inclusive).
 
     `bookings` are the (start, end) of the hall's active bookings, in any order. A slot is
@@ -660,7 +662,7 @@ class Booking:
     amount_paid: int = 0
     currency: str = "RUB"
     hold_expires_at: datetime | None = None
-    payment_ids: list = field(default_factory=list)
+    payment_ids: list[str] = field(default_factory=list)
     customer: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -675,7 +677,8 @@ class Booking:
         self.payment_ids = list(self.payment_ids)
 
     @classmethod
-    def place(cls, id, hall, rules, start, end, now, customer=None):
+    def place(cls, id, hall: Hall, rules: Rules, start: datetime, end: datetime, now: datetime,
+              customer: dict | None = None) -> Booking:
         """A new booking holding [start, end) unpaid until its hold expires (never after it
         starts). Raises what check_booking_request raises."""
         check_booking_request(hall, rules, start, end, now)
@@ -688,14 +691,14 @@ class Booking:
                    hold_expires_at=hold_ends.astimezone(tz), customer=dict(customer or {}))
 
     @property
-    def is_active(self):
+    def is_active(self) -> bool:
         return self.status in BookingStatus.ACTIVE
 
     @property
-    def remaining_due(self):
+    def remaining_due(self) -> int:
         return self.price_total - self.amount_paid
 
-    def is_hold_expired(self, now):
+    def is_hold_expired(self, now: datetime) -> bool:
         """Whether an unpaid booking's hold has run out (never true once it is confirmed)."""
         return (self.status == BookingStatus.PENDING_PAYMENT
                 and self.hold_expires_at is not None
@@ -706,7 +709,7 @@ class Booking:
                                  {"booking_id": str(self.id), "status": self.status,
                                   "action": action})
 
-    def confirm(self, payment_id, amount, now):
+    def confirm(self, payment_id: str, amount: int, now: datetime) -> bool:
         """Apply a payment of `amount` kopecks and confirm the booking. Returns False and
         changes nothing when this payment_id was applied already; True otherwise.
 
@@ -729,7 +732,7 @@ class Booking:
         self.status = BookingStatus.CONFIRMED
         return True
 
-    def refund_due_on_cancel(self, by, now, *, full_refund_hours=24):
+    def refund_due_on_cancel(self, by: str, now: datetime, *, full_refund_hours: int = 24) -> int:
         """What goes back to the customer if the booking is cancelled now.
 
         The operator's cancellation refunds everything; so does the customer's made at least
@@ -746,7 +749,7 @@ class Booking:
             return self.amount_paid
         return max(0, self.amount_paid - self.prepayment_amount)
 
-    def cancel(self, by, now, *, full_refund_hours=24):
+    def cancel(self, by: str, now: datetime, *, full_refund_hours: int = 24) -> int:
         """Cancel a pending or confirmed booking; returns the refund due in kopecks."""
         refund_due = self.refund_due_on_cancel(by, now, full_refund_hours=full_refund_hours)
         if self.status not in BookingStatus.ACTIVE:
@@ -754,7 +757,7 @@ class Booking:
         self.status = BookingStatus.CANCELLED
         return refund_due
 
-    def expire(self, now):
+    def expire(self, now: datetime) -> None:
         """Release the slot of an unpaid booking whose hold has run out."""
         if self.status != BookingStatus.PENDING_PAYMENT:
             raise self._refuse("expire", "only an unpaid booking expires")
@@ -762,7 +765,7 @@ class Booking:
             raise self._refuse("expire", f"its hold lasts until {self.hold_expires_at}")
         self.status = BookingStatus.EXPIRED
 
-    def complete(self, now):
+    def complete(self, now: datetime) -> None:
         """Mark a confirmed booking that has ended as completed."""
         _require_aware(now, "now")
         if self.status != BookingStatus.CONFIRMED:

@@ -1,9 +1,73 @@
-"""The integration service's Nameko entrypoints."""
-from services.integration.models import Base
+"""The integration service's Nameko entrypoints: every event of booking, payments and
+notifications goes into the integration log; payments confirm bookings and cancellations
+refund payments; operators search the log and retry what failed."""
+import logging
+
+import eventlet
+
+# Imported so that their errors arrive from RPC as their own types (SlotTaken, ...).
+import services.booking.exceptions  # noqa: F401
+import services.payments.exceptions  # noqa: F401
 from services.common.db import ServiceDatabase
-from services.common.inbox import ReliableConsumer
+from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
+                                   on_event, process_event)
 from services.common.outbox import OutboxRelay
-from services.common.rpc import Pingable
+from services.common.rpc import Pingable, TimedRpcProxy, rpc
+from services.integration import operations
+from services.integration.models import Base
+
+log = logging.getLogger(__name__)
+
+# A refund waits on the provider (its own HTTP timeout is 10 s): give it longer than the
+# gateway's RPC timeout. A call that times out is retried by the inbox; refunds are idempotent.
+PAYMENTS_RPC_TIMEOUT = 30
+
+
+class LoggingInbox(Inbox):
+    """The shared inbox, plus: when a handler fails, its failure goes into the integration
+    log in the same transaction as the inbox's record of it (the handler's own writes were
+    rolled back with it)."""
+
+    def get_dependency(self, worker_ctx):
+        return _LoggingInboxRunner(self.settings)
+
+
+class _LoggingInboxRunner(_InboxRunner):
+    def handle(self, service, handler_name, envelope, force=False):
+        method = getattr(type(service), handler_name).inbox_handler
+        failure = []
+
+        def run(session, event):
+            try:
+                method(service, session, event)
+            except Exception as exc:
+                failure.append(exc)
+                raise
+
+        try:
+            with service.db.get_session() as session:
+                outcome = process_event(session, handler_name, envelope, run, self.settings,
+                                        force)
+                if outcome in (FAILED, DEAD):
+                    self.log_failure(session, envelope, handler_name, outcome, failure[-1])
+                elif outcome == DONE:
+                    operations.count_attempts(session, envelope, handler_name)
+                return outcome
+        except Exception:
+            # As the shared inbox does: the database is away, so the message goes back to
+            # the broker after a pause.
+            eventlet.sleep(1)
+            raise
+
+    @staticmethod
+    def log_failure(session, envelope, handler_name, outcome, exc):
+        # An event too broken even to be logged must not take the inbox's record down with it.
+        try:
+            with session.begin_nested():
+                operations.log_failure(session, envelope, handler_name, outcome, exc)
+        except Exception:
+            log.exception("could not log the failure of %s on %s", handler_name,
+                          envelope.get("event_id"))
 
 
 class IntegrationService(Pingable, ReliableConsumer):
@@ -11,3 +75,96 @@ class IntegrationService(Pingable, ReliableConsumer):
 
     db = ServiceDatabase(Base)
     outbox_relay = OutboxRelay()
+    inbox = LoggingInbox()
+    booking = TimedRpcProxy("booking")
+    payments = TimedRpcProxy("payments", timeout=PAYMENTS_RPC_TIMEOUT)
+
+    # --- reactions ---
+    @on_event("payments", "payment.succeeded")
+    def payment_succeeded(self, session, event):
+        operations.confirm_paid_booking(session, event, self.booking, self.payments)
+
+    @on_event("booking", "booking.cancelled")
+    def booking_cancelled(self, session, event):
+        operations.refund_cancelled_booking(session, event, self.payments)
+
+    # --- events that are only logged (on_event takes one type: each is listed) ---
+    @on_event("booking", "booking.created")
+    def booking_created(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("booking", "booking.confirmed")
+    def booking_confirmed(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("booking", "booking.payment_recorded")
+    def booking_payment_recorded(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("booking", "booking.expired")
+    def booking_expired(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("booking", "booking.completed")
+    def booking_completed(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("payments", "payment.failed")
+    def payment_failed(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("payments", "payment.refunded")
+    def payment_refunded(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("payments", "payment.amount_mismatch")
+    def payment_amount_mismatch(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("notifications", "notification.sent")
+    def notification_sent(self, session, event):
+        operations.log_event(session, event)
+
+    @on_event("notifications", "notification.failed")
+    def notification_failed(self, session, event):
+        operations.log_event(session, event)
+
+    # --- operators ---
+    @rpc
+    def list_events(self, type=None, booking_id=None, payment_id=None, source=None,
+                    since=None, until=None, status=None, cursor=None, limit=50):
+        """{items, next_cursor}: the integration log newest first (by occurred_at, then
+        event_id), filtered by type, booking_id, payment_id, source, status (logged | done |
+        failed | dead) and occurred_at in [since, until) (ISO-8601; no offset means UTC).
+        Pass next_cursor on for the next page. Each item: event_id, type, version, source,
+        occurred_at, received_at, booking_id, payment_id, payload, status, reaction, outcome,
+        attempts. Reads only."""
+        filters = {k: v for k, v in dict(
+            type=type, booking_id=booking_id, payment_id=payment_id, source=source,
+            since=since, until=until, status=status, cursor=cursor, limit=limit).items()
+            if v is not None}
+        with self.db.get_session() as session:
+            return operations.list_events(session, filters)
+
+    @rpc
+    def booking_chain(self, booking_id):
+        """{booking_id, items}: every logged event of one booking (its own, its payments',
+        its notifications'), in the order they happened. Reads only."""
+        with self.db.get_session() as session:
+            return operations.booking_chain(session, booking_id)
+
+    @rpc
+    def get_event(self, event_id):
+        """One event of the log with its status and outcome. Raises EventNotFound."""
+        with self.db.get_session() as session:
+            return operations.get_event(session, event_id)
+
+    @rpc
+    def retry_event(self, event_id):
+        """Run a failed or dead event's reaction again now; returns the event as logged after
+        the try (status done, or failed/dead with the new outcome). Safe to repeat: the
+        reactions are idempotent. Raises EventNotFound, EventNotRetryable (done or logged)."""
+        with self.db.get_session() as session:
+            operations.check_retryable(session, event_id)
+        self.inbox.retry(self, event_id)
+        return self.get_event(event_id)

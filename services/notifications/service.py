@@ -1,9 +1,45 @@
-"""The notifications service's Nameko entrypoints."""
-from services.notifications.models import Base
+"""The notifications service's Nameko entrypoints: booking and payment events become messages
+to the customer and the studio; reminders before a session; operators list and send."""
+from datetime import datetime, timezone
+
+from nameko.timer import Timer
+
+# Registers the booking service's errors, so get_booking's BookingNotFound arrives as itself
+# (not a RemoteError) and an operator's send for an unknown booking is a 404.
+import services.booking.exceptions  # noqa: F401
+from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import ReliableConsumer
+from services.common.inbox import ReliableConsumer, on_event
 from services.common.outbox import OutboxRelay
-from services.common.rpc import Pingable
+from services.common.rpc import Pingable, TimedRpcProxy, rpc
+from services.notifications import operations
+from services.notifications.courier import Delivery
+from services.notifications.models import Base
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+class NotificationSettings(Config):
+    def build(self, config):
+        return operations.Settings.from_config(config)
+
+
+class ConfiguredTimer(Timer):
+    """A timer whose interval is a NOTIFICATIONS setting (tests make it short)."""
+
+    def __init__(self, setting, default, **kwargs):
+        self.setting = setting
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self):
+        value = (self.container.config.get("NOTIFICATIONS") or {}).get(self.setting)
+        if value not in (None, ""):
+            self.interval = float(value)
+
+
+every = ConfiguredTimer.decorator
 
 
 class NotificationsService(Pingable, ReliableConsumer):
@@ -11,3 +47,78 @@ class NotificationsService(Pingable, ReliableConsumer):
 
     db = ServiceDatabase(Base)
     outbox_relay = OutboxRelay()
+    delivery = Delivery()                 # sends recorded notifications after commit
+    settings = NotificationSettings()
+    booking = TimedRpcProxy("booking")    # a trusted caller: no access token
+
+    # --- events: record what to say; the courier says it ---
+    # No message for these: they keep our copy of the booking current (its customer for
+    # payment messages, what is still due for the reminder).
+    @on_event("booking", "booking.created")
+    def remember_booking(self, session, event):
+        operations.remember_booking(session, event)
+
+    @on_event("booking", "booking.payment_recorded")
+    def remember_payment_recorded(self, session, event):
+        operations.remember_booking(session, event)
+
+    @on_event("booking", "booking.confirmed")
+    def booking_confirmed(self, session, event):
+        operations.announce_booking_event(session, self.settings, event, now())
+
+    @on_event("booking", "booking.cancelled")
+    def booking_cancelled(self, session, event):
+        operations.announce_booking_event(session, self.settings, event, now())
+
+    @on_event("booking", "booking.expired")
+    def booking_expired(self, session, event):
+        operations.announce_booking_event(session, self.settings, event, now())
+
+    @on_event("payments", "payment.failed")
+    def payment_failed(self, session, event):
+        operations.announce_payment_event(session, self.settings, event,
+                                          self.booking.get_booking, now())
+
+    @on_event("payments", "payment.refunded")
+    def payment_refunded(self, session, event):
+        operations.announce_payment_event(session, self.settings, event,
+                                          self.booking.get_booking, now())
+
+    @every("reminder_interval_seconds", default=60)
+    def send_reminders(self):
+        with self.db.get_session() as session:
+            operations.record_due_reminders(session, self.settings, now())
+
+    # --- operators ---
+    @rpc
+    def list_notifications(self, booking_id=None, status=None, channel=None, cursor=None,
+                           limit=50):
+        """{items, next_cursor}: notifications newest first, filtered by booking_id,
+        status (pending | sent | failed) and channel (telegram | email | log); pass
+        next_cursor on for the next page. Each item says what was sent to whom, how many
+        tries it took and the last error."""
+        filters = {k: v for k, v in dict(booking_id=booking_id, status=status, channel=channel,
+                                         cursor=cursor, limit=limit).items() if v is not None}
+        with self.db.get_session() as session:
+            return operations.list_notifications(session, self.settings, filters)
+
+    @rpc
+    def send(self, channel=None, recipient=None, text=None, booking_id=None, template=None):
+        """Send a message now; returns {items: [the recorded notifications]}, pending until
+        the courier has sent them (watch them with list_notifications).
+
+        Either free text: send(channel="telegram"|"email"|"log", recipient=..., text=...,
+        booking_id=optional link), or a template for a booking's customer, rendered from
+        the booking as the booking service has it: send(booking_id=..., template=
+        "booking_confirmed"|"booking_cancelled"|"booking_expired"|"reminder",
+        channel=optional, to use only that one of the customer's channels).
+        Not idempotent: each call is a new message. Emits notification.sent or
+        notification.failed once delivered or given up on. Raises InvalidNotification,
+        UnknownTemplate, NoRecipient, BookingNotFound."""
+        request = operations.parse_send_request(dict(
+            channel=channel, recipient=recipient, text=text, booking_id=booking_id,
+            template=template))
+        booking = (self.booking.get_booking(request["booking_id"])
+                   if "template" in request else None)
+        with self.db.get_session() as session:
+            return operations.send(session, self.settings, request, booking, now())

@@ -1,0 +1,181 @@
+"""The integration service's use cases: log every event, and drive the reactions that span
+services. Each runs in the inbox's transaction (one session): the log row, the outcome of
+the reaction and the inbox record commit together.
+
+A reaction calls another service by RPC. When that call fails it raises ReactionFailed: the
+inbox rolls the handler's writes back, keeps the event and tries again with backoff, and the
+log row shows the failure (see `log_failure`). The callee's idempotency (per payment_id, per
+request_id) makes every retry safe.
+"""
+from datetime import timezone
+
+from marshmallow import ValidationError
+
+from contracts.integration import EventLogQuerySchema
+from services.booking.exceptions import InvalidTransition, SlotTaken
+from services.common.errors import InvalidRequest, StudioError
+from services.integration import store
+from services.integration.exceptions import EventNotRetryable
+
+# The log's statuses (contracts.integration.EVENT_STATUSES); failed and dead are the inbox's.
+LOGGED, DONE, FAILED, DEAD = "logged", "done", "failed", "dead"
+
+CONFIRM_BOOKING = "confirm_booking"
+REFUND_SLOT_TAKEN = "refund_slot_taken"
+REFUND_BOOKING_CANCELLED = "refund_booking_cancelled"
+REFUND_BOOKING = "refund_booking"
+
+# What an event with nothing to do is logged with, when there is something to say.
+NOTES = {
+    "payment.failed": "nothing to do: the hold stays until it expires, and the customer may "
+                      "pay again",
+    "payment.amount_mismatch": "nothing applied: the provider reported another amount; an "
+                               "operator's matter",
+}
+
+
+class ReactionFailed(Exception):
+    """A reaction's call to another service failed; the inbox will try the event again."""
+
+    def __init__(self, reaction, outcome):
+        super().__init__(f"{reaction}: {outcome}")
+        self.reaction = reaction
+        self.outcome = outcome
+
+
+def describe(exc):
+    """An error as one line for the log: its type and message (a typed remote error keeps its
+    own name; nameko's RemoteError names the remote type)."""
+    if isinstance(exc, StudioError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- logging --------------------------------------------------------------------------------
+
+def log_event(session, event, note=None):
+    """An event that drives nothing: logged as it came."""
+    store.save_entry(session, event, LOGGED, outcome=note or NOTES.get(event["type"]))
+
+
+def log_failure(session, event, handler, status, exc):
+    """After the inbox rolled a failed reaction back: log the failure in the same
+    transaction as the inbox's record of it (status failed, or dead after the last try)."""
+    reaction = getattr(exc, "reaction", None)
+    outcome = getattr(exc, "outcome", None) or describe(exc)
+    if status == DEAD:
+        outcome += " (given up after the last try: an operator may retry_event)"
+    store.save_entry(session, event, status, reaction, outcome)
+    store.copy_attempts(session, event["event_id"], handler)
+
+
+def count_attempts(session, event, handler):
+    """After the inbox recorded a run: the log row shows how many tries it took."""
+    store.copy_attempts(session, event["event_id"], handler)
+
+
+def _done(session, event, reaction, outcome):
+    store.save_entry(session, event, DONE, reaction, outcome)
+
+
+# --- reactions ------------------------------------------------------------------------------
+
+def confirm_paid_booking(session, event, booking, payments):
+    """payment.succeeded: confirm the booking (idempotent per payment_id). If the hold had
+    expired and its slot was taken meanwhile, or the booking was cancelled before the money
+    came, refund the payment in full (idempotent per request_id)."""
+    paid = event["payload"]
+    try:
+        view = booking.confirm_booking(paid["booking_id"], paid["payment_id"], paid["amount"])
+    except SlotTaken as exc:
+        why = f"the hold had expired and its slot was taken ({exc.message})"
+        outcome = _refund_in_full(event, payments, REFUND_SLOT_TAKEN, "slot-taken", why)
+        return _done(session, event, REFUND_SLOT_TAKEN, outcome)
+    except InvalidTransition as exc:
+        if exc.details.get("status") != "cancelled":
+            raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
+        why = "the booking was cancelled before the payment arrived"
+        outcome = _refund_in_full(event, payments, REFUND_BOOKING_CANCELLED, "booking-cancelled",
+                                  why)
+        return _done(session, event, REFUND_BOOKING_CANCELLED, outcome)
+    except Exception as exc:
+        raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
+    _done(session, event, CONFIRM_BOOKING,
+          f"booking {view['status']}: {view['amount_paid']} of {view['price_total']} "
+          f"{view['currency']} kopecks paid")
+
+
+def _refund_in_full(event, payments, reaction, key, why):
+    paid = event["payload"]
+    try:
+        result = payments.refund(paid["payment_id"], None,
+                                 reason=f"Refunded in full: {why}.",
+                                 request_id=f"{event['event_id']}:{key}")
+    except Exception as exc:
+        raise ReactionFailed(reaction, f"{why}; the refund failed: {describe(exc)}") from exc
+    refund = (result or {}).get("refund") or {}
+    return (f"{why}: refund {refund.get('id')} of {refund.get('amount')} kopecks "
+            f"({refund.get('status')})")
+
+
+def refund_cancelled_booking(session, event, payments):
+    """booking.cancelled with refund_due > 0: refund that across the booking's payments
+    (idempotent per request_id = this event's id)."""
+    cancelled = event["payload"]
+    refund_due = cancelled.get("refund_due") or 0
+    if refund_due <= 0:
+        return log_event(session, event, "no refund due")
+    try:
+        result = payments.refund_booking(cancelled["booking_id"], refund_due,
+                                         "Booking cancelled: the refund due under the "
+                                         "cancellation policy.", event["event_id"])
+    except Exception as exc:
+        raise ReactionFailed(REFUND_BOOKING, f"refund of {refund_due} kopecks failed: "
+                                             f"{describe(exc)}") from exc
+    outcome = f"{result.get('refunded', 0)} of {refund_due} kopecks refunded"
+    if result.get("not_covered"):
+        outcome += (f"; {result['not_covered']} not covered by any online payment (money "
+                    "taken at the desk, or a refund still pending): an operator's matter")
+    _done(session, event, REFUND_BOOKING, outcome)
+
+
+# --- operators ------------------------------------------------------------------------------
+
+def _iso(moment):
+    return moment.astimezone(timezone.utc).isoformat() if moment else None
+
+
+def entry_view(row):
+    return {
+        "event_id": str(row.event_id), "type": row.type, "version": row.version,
+        "source": row.source, "occurred_at": _iso(row.occurred_at),
+        "received_at": _iso(row.received_at), "booking_id": row.booking_id,
+        "payment_id": row.payment_id, "payload": row.payload, "status": row.status,
+        "reaction": row.reaction, "outcome": row.outcome, "attempts": row.attempts,
+    }
+
+
+def list_events(session, filters):
+    try:
+        query = EventLogQuerySchema().load(filters)
+    except ValidationError as exc:
+        raise InvalidRequest("Some filters are invalid.", exc.messages)
+    rows, next_cursor = store.list_entries(session, query, query.get("cursor"),
+                                           query["limit"])
+    return {"items": [entry_view(row) for row in rows], "next_cursor": next_cursor}
+
+
+def booking_chain(session, booking_id):
+    return {"booking_id": str(booking_id),
+            "items": [entry_view(row) for row in store.booking_chain(session, booking_id)]}
+
+
+def get_event(session, event_id):
+    return entry_view(store.load_entry(session, event_id))
+
+
+def check_retryable(session, event_id):
+    row = store.load_entry(session, event_id)
+    if row.status not in (FAILED, DEAD):
+        raise EventNotRetryable(f"Event {event_id} is {row.status}: it has nothing to retry.",
+                                {"event_id": str(event_id), "status": row.status})

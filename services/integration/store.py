@@ -1,0 +1,114 @@
+"""Queries of the integration log."""
+import base64
+import json
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+
+from services.common.errors import InvalidRequest
+from services.integration.exceptions import EventNotFound
+from services.integration.models import EventLogRow
+
+CHAIN_LIMIT = 1000
+
+
+def save_entry(session, envelope, status, reaction=None, outcome=None):
+    """Write an event's log row, or update how its reaction went. The event's own fields and
+    received_at are kept from the first write."""
+    payload = envelope.get("payload") or {}
+    row = {
+        "event_id": envelope["event_id"], "type": envelope["type"],
+        "version": envelope.get("version", 1), "source": envelope["source"],
+        "occurred_at": _moment(envelope.get("occurred_at")),
+        "booking_id": _id_or_none(payload.get("booking_id")),
+        "payment_id": _id_or_none(payload.get("payment_id")),
+        "payload": payload, "status": status, "reaction": reaction, "outcome": outcome,
+    }
+    statement = insert(EventLogRow).values(**row)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[EventLogRow.event_id],
+        set_={"status": status, "reaction": reaction, "outcome": outcome,
+              "updated_at": func.now()}))
+
+
+def _moment(value):
+    """The envelope's occurred_at; a producer that sent none (or garbage) gets the time it
+    was received, rather than an event that can never be logged."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _id_or_none(value):
+    return None if value is None else str(value)
+
+
+def copy_attempts(session, event_id, handler):
+    """The log row takes the inbox's count of tries of this event's handler."""
+    session.execute(
+        text("UPDATE event_log SET attempts = inbox.attempts FROM inbox "
+             "WHERE event_log.event_id = :e AND inbox.event_id = :e AND inbox.handler = :h"),
+        {"e": event_id, "h": handler})
+
+
+def load_entry(session, event_id):
+    row = None
+    if _is_uuid(event_id):
+        row = session.get(EventLogRow, str(event_id))
+    if row is None:
+        raise EventNotFound(f"The integration log has no event {event_id}.",
+                            {"event_id": event_id})
+    return row
+
+
+def list_entries(session, filters, cursor=None, limit=50):
+    """Log rows newest first, keyset-paged on (occurred_at, event_id): (rows, next_cursor)."""
+    query = select(EventLogRow).order_by(EventLogRow.occurred_at.desc(),
+                                         EventLogRow.event_id.desc())
+    for name in ("type", "source", "booking_id", "payment_id", "status"):
+        if filters.get(name) is not None:
+            query = query.where(getattr(EventLogRow, name) == filters[name])
+    if filters.get("since") is not None:
+        query = query.where(EventLogRow.occurred_at >= filters["since"])
+    if filters.get("until") is not None:
+        query = query.where(EventLogRow.occurred_at < filters["until"])
+    if cursor:
+        query = query.where(tuple_(EventLogRow.occurred_at, EventLogRow.event_id)
+                            < tuple_(*decode_cursor(cursor)))
+    rows = session.scalars(query.limit(limit + 1)).all()
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def booking_chain(session, booking_id):
+    """One booking's events in the order they happened."""
+    return session.scalars(
+        select(EventLogRow).where(EventLogRow.booking_id == str(booking_id))
+        .order_by(EventLogRow.occurred_at, EventLogRow.received_at, EventLogRow.event_id)
+        .limit(CHAIN_LIMIT)).all()
+
+
+def encode_cursor(row):
+    raw = json.dumps([row.occurred_at.isoformat(), str(row.event_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor):
+    try:
+        occurred_at, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(occurred_at), str(uuid.UUID(event_id))
+    except (ValueError, TypeError):
+        raise InvalidRequest("The cursor is not one this API gave out.",
+                             {"cursor": ["unknown cursor"]})
+
+
+def _is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+        return True
+    except ValueError:
+        return False

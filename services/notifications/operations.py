@@ -1,0 +1,371 @@
+"""The notifications service's use cases.
+
+Recording and delivering are two separate steps. An event handler only records pending
+notifications, in the transaction of its inbox row: fast, idempotent, and never waiting on
+Telegram or a mail server. A courier delivers them after commit (services.notifications.courier):
+it claims due rows in one short transaction, sends with no transaction open, and records the
+outcome (with notification.sent / notification.failed in the outbox) in another.
+"""
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from marshmallow import ValidationError
+
+from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
+                                     NotificationListQuerySchema, SendNotificationSchema)
+from services.common.errors import NotFound, ServiceUnavailable
+from services.common.outbox import record_event
+from services.notifications import store
+from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
+                                             backoff_seconds)
+from services.notifications.exceptions import InvalidNotification, NoRecipient, UnknownTemplate
+from services.notifications.messages import choose_customer_recipients, render
+
+log = logging.getLogger(__name__)
+
+SOURCE = "notifications"
+MAX_ERROR_CHARS = 2000
+# Reminders have no event of their own: their key is derived from the booking, so however
+# often the timer runs (in however many processes), a booking gets one reminder.
+REMINDER_KEYS = uuid.UUID("5b0e7f0a-6d1c-4c55-9a57-1f0d2b1f7e21")
+# A copy of a booking is kept this long after it ended, for late refunds' messages.
+KEEP_FINISHED_BOOKINGS = timedelta(days=30)
+
+# event type -> (template for the customer, template for the studio)
+BOOKING_MESSAGES = {
+    "booking.confirmed": ("booking_confirmed", "studio_booking_confirmed"),
+    "booking.cancelled": ("booking_cancelled", "studio_booking_cancelled"),
+    "booking.expired": ("booking_expired", "studio_booking_expired"),
+}
+PAYMENT_MESSAGES = {
+    "payment.failed": ("payment_failed", "studio_payment_failed"),
+    "payment.refunded": ("payment_refunded", "studio_payment_refunded"),
+}
+# Where the studio's messages go when no studio contact is configured (development).
+STUDIO_IN_THE_LOG = (("log", "studio"),)
+
+
+@dataclass(frozen=True)
+class Settings:
+    language: str = "ru"
+    timezone: str = "Europe/Moscow"
+    reminder_before: timedelta = timedelta(hours=24)
+    studio_recipients: tuple = STUDIO_IN_THE_LOG
+    max_attempts: int = 8
+    backoff_base_seconds: float = 5.0
+    backoff_cap_seconds: float = 3600.0
+    delivery_interval_seconds: float = 5.0
+    delivery_concurrency: int = 10
+    delivery_lease_seconds: float = 120.0
+    secrets: tuple = ()
+
+    @classmethod
+    def from_config(cls, config):
+        section = config.get("NOTIFICATIONS") or {}
+        studio = section.get("studio") or {}
+        channels = section.get("channels") or {}
+        studio_recipients = tuple(
+            (channel, str(value).strip()) for channel, value in (
+                ("telegram", studio.get("telegram_chat_id")), ("email", studio.get("email")))
+            if value not in (None, "") and str(value).strip())
+        secrets = tuple(str(value) for value in (
+            (channels.get("telegram") or {}).get("bot_token"),
+            (channels.get("email") or {}).get("password")) if value)
+        defaults = cls()
+
+        def number(name, default, kind=float):
+            value = section.get(name)
+            return default if value in (None, "") else kind(value)
+
+        return cls(
+            language=section.get("language") or defaults.language,
+            timezone=config.get("STUDIO_TIMEZONE") or defaults.timezone,
+            reminder_before=timedelta(hours=number("reminder_before_hours", 24)),
+            studio_recipients=studio_recipients or STUDIO_IN_THE_LOG,
+            max_attempts=number("max_attempts", defaults.max_attempts, int),
+            backoff_base_seconds=number("backoff_base_seconds", defaults.backoff_base_seconds),
+            backoff_cap_seconds=number("backoff_cap_seconds", defaults.backoff_cap_seconds),
+            delivery_interval_seconds=number("delivery_interval_seconds",
+                                             defaults.delivery_interval_seconds),
+            delivery_concurrency=number("delivery_concurrency", defaults.delivery_concurrency,
+                                        int),
+            delivery_lease_seconds=number("delivery_lease_seconds",
+                                          defaults.delivery_lease_seconds),
+            secrets=secrets,
+        )
+
+    def scrub(self, text):
+        """An error text safe to store, log and publish: no bot token, no SMTP password."""
+        for secret in self.secrets:
+            for form in {secret, quote(secret, safe="")}:
+                text = text.replace(form, "<secret>")
+        return text[:MAX_ERROR_CHARS]
+
+
+# --- views: what callers get back ---------------------------------------------------------
+
+def _iso(moment, tz_name):
+    return moment.astimezone(ZoneInfo(tz_name)).isoformat() if moment else None
+
+
+def notification_view(row, settings):
+    return {
+        "id": row.id, "booking_id": row.booking_id, "event_id": str(row.event_id),
+        "channel": row.channel, "recipient": row.recipient, "audience": row.audience,
+        "template": row.template, "text": row.text, "status": row.status,
+        "attempts": row.attempts, "last_error": row.last_error,
+        "next_attempt_at": _iso(row.next_attempt_at, settings.timezone)
+        if row.status == "pending" else None,
+        "sent_at": _iso(row.sent_at, settings.timezone),
+        "created_at": _iso(row.created_at, settings.timezone),
+    }
+
+
+def event_payload(row):
+    """The public payload of notification.sent / notification.failed
+    (contracts.notifications.NotificationEventPayloadSchema)."""
+    return {"notification_id": row.id, "booking_id": row.booking_id,
+            "event_id": str(row.event_id), "channel": row.channel, "recipient": row.recipient,
+            "template": row.template, "status": row.status, "attempts": row.attempts,
+            "last_error": row.last_error}
+
+
+def booking_context(booking):
+    """What the templates read, from a booking as get_booking returns it or as an event
+    payload carries it."""
+    context = dict(booking)
+    if "booking_id" not in context and "id" in context:
+        context["booking_id"] = context["id"]
+    return context
+
+
+def _load(schema_cls, data):
+    try:
+        return schema_cls().load(data or {})
+    except ValidationError as exc:
+        raise InvalidNotification("Some fields are invalid.", exc.messages)
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+def record_messages(session, settings, now, *, event_id, booking_id, context, recipients,
+                    template, audience):
+    """Record `template` rendered from `context` for each (channel, recipient), once per
+    event; returns the rows recorded now (a repeat records none)."""
+    if not recipients:
+        return []
+    text = render(template, context, settings.language, settings.timezone)
+    rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
+                                   channel=channel, recipient=recipient, audience=audience,
+                                   template=template, text=text)
+            for channel, recipient in recipients]
+    rows = [row for row in rows if row is not None]
+    if rows:
+        store.wake_couriers(session)
+    return rows
+
+
+def _tell_customer_and_studio(session, settings, event, context, customer, templates, now):
+    customer_template, studio_template = templates
+    booking_id = context.get("booking_id")
+    common = dict(event_id=event["event_id"], booking_id=booking_id, context=context)
+    customer_recipients = choose_customer_recipients(customer)
+    if not customer_recipients:  # a phone only: the studio calls them
+        log.info("%s for booking %s: no Telegram chat or e-mail to tell the customer",
+                 event["type"], booking_id)
+    rows = record_messages(session, settings, now, **common, template=customer_template,
+                           recipients=customer_recipients, audience="customer")
+    rows += record_messages(session, settings, now, **common, template=studio_template,
+                            recipients=settings.studio_recipients, audience="studio")
+    return rows
+
+
+def remember_booking(session, event):
+    """Keep the booking as this event tells it (for payment messages and reminders)."""
+    store.save_booking_copy(session, event["payload"],
+                            datetime.fromisoformat(event["occurred_at"]))
+
+
+def announce_booking_event(session, settings, event, now):
+    """booking.confirmed / cancelled / expired: the customer and the studio are told."""
+    remember_booking(session, event)
+    payload = event["payload"]
+    return _tell_customer_and_studio(session, settings, event, booking_context(payload),
+                                     payload.get("customer"), BOOKING_MESSAGES[event["type"]],
+                                     now)
+
+
+def find_booking(session, booking_id, ask_booking):
+    """The booking a payment is for: from the booking service (`ask_booking`, an RPC), else
+    from our copy. None when there is no such booking. Raises ServiceUnavailable when the
+    booking service is away and we have no copy: the inbox tries again later."""
+    if not booking_id:
+        return None
+    try:
+        return booking_context(ask_booking(booking_id))
+    except NotFound:
+        return None
+    except ServiceUnavailable:
+        copy = store.load_booking_copy(session, booking_id)
+        if copy is None:
+            raise
+        log.info("booking did not answer: payment message for %s from our copy", booking_id)
+        return booking_context(copy.payload)
+
+
+def announce_payment_event(session, settings, event, ask_booking, now):
+    """payment.failed / payment.refunded: the customer and the studio are told; the booking's
+    details come from the booking service (or our copy of it)."""
+    payment = event["payload"]
+    booking = find_booking(session, payment.get("booking_id"), ask_booking)
+    # The payment's own fields win: its amount, currency and status are what happened.
+    context = {**(booking or {}), **payment}
+    customer = (booking or {}).get("customer")
+    return _tell_customer_and_studio(session, settings, event, context, customer,
+                                     PAYMENT_MESSAGES[event["type"]], now)
+
+
+def reminder_event_id(booking_id):
+    return str(uuid.uuid5(REMINDER_KEYS, f"reminder:{booking_id}"))
+
+
+def record_due_reminders(session, settings, now):
+    """One reminder per confirmed booking, reminder_before before it starts (at once for a
+    booking confirmed later than that). Returns how many bookings were reminded."""
+    copies = store.due_reminders(session, now + settings.reminder_before, now)
+    for copy in copies:
+        record_messages(session, settings, now, event_id=reminder_event_id(copy.booking_id),
+                        booking_id=copy.booking_id, context=booking_context(copy.payload),
+                        recipients=choose_customer_recipients(copy.payload.get("customer")),
+                        template="reminder", audience="customer")
+        copy.reminded_at = now
+    store.forget_finished_bookings(session, now - KEEP_FINISHED_BOOKINGS)
+    return len(copies)
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+def list_notifications(session, settings, filters):
+    query = _load(NotificationListQuerySchema, filters)
+    rows, next_cursor = store.list_notification_rows(
+        session, query.get("booking_id"), query.get("status"), query.get("channel"),
+        query.get("cursor"), query["limit"])
+    return {"items": [notification_view(row, settings) for row in rows],
+            "next_cursor": next_cursor}
+
+
+def parse_send_request(data):
+    """Validate an operator's send: {channel, recipient, text[, booking_id]} or
+    {booking_id, template[, channel]}."""
+    data = {k: v for k, v in data.items() if v is not None}
+    template = data.get("template")
+    if template is not None and template not in SENDABLE_TEMPLATES:
+        raise UnknownTemplate(f"There is no template {template!r} to send for a booking.",
+                              {"template": [f"one of: {', '.join(SENDABLE_TEMPLATES)}"]})
+    request = _load(SendNotificationSchema, data)
+    if "recipient" in request:
+        request["recipient"] = request["recipient"].strip()
+    return request
+
+
+def send(session, settings, request, booking, now):
+    """Record an operator's message (pending; the courier sends it); returns {items}.
+    `booking` is the booking (get_booking) when a template is asked for. Each call is a new
+    message: sending the same thing twice sends it twice."""
+    event_id = str(uuid.uuid4())
+    if "text" in request:
+        row = store.add_notification(
+            session, now, event_id=event_id, booking_id=request.get("booking_id"),
+            channel=request["channel"], recipient=request["recipient"], audience="direct",
+            template=FREE_TEXT, text=request["text"])
+        store.wake_couriers(session)
+        return {"items": [notification_view(row, settings)]}
+
+    context = booking_context(booking)
+    recipients = choose_customer_recipients(context.get("customer"))
+    if "channel" in request:
+        recipients = [(c, r) for c, r in recipients if c == request["channel"]]
+    if not recipients:
+        field = "channel" if "channel" in request else "booking_id"
+        raise NoRecipient("The booking's customer cannot be reached this way.",
+                          {field: ["the customer gave no Telegram chat or e-mail for this"]})
+    rows = record_messages(session, settings, now, event_id=event_id,
+                           booking_id=context["booking_id"], context=context,
+                           recipients=recipients, template=request["template"],
+                           audience="customer")
+    return {"items": [notification_view(row, settings) for row in rows]}
+
+
+# --- delivery -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    """A notification a courier has taken for one try (its `attempts` counts this try)."""
+    id: int
+    channel: str
+    recipient: str
+    text: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                     # sent | retry | failed
+    error: str | None = None
+    retry_after: float | None = None
+    provider_message_id: str | None = None
+
+
+def claim_due(session, settings, now, limit):
+    return [Claim(*row) for row in store.claim_due(session, now, limit,
+                                                   settings.delivery_lease_seconds)]
+
+
+def deliver(claim, channels, settings):
+    """Hand one notification to its channel. No database work: no transaction is open while
+    Telegram or the mail server takes its time."""
+    channel = channels.get(claim.channel)
+    if channel is None:
+        return Outcome("failed", error=f"no channel {claim.channel!r}")
+    try:
+        message_id = channel.send(claim.recipient, claim.text)
+    except RetryableDelivery as exc:
+        return Outcome("retry", error=settings.scrub(str(exc)), retry_after=exc.retry_after)
+    except PermanentDelivery as exc:
+        return Outcome("failed", error=settings.scrub(str(exc)))
+    except Exception as exc:  # a surprise from a library: try again, up to max_attempts
+        # No traceback in the log: its frames could hold the token-bearing URL.
+        error = settings.scrub(f"unexpected: {exc!r}")
+        log.error("%s channel failed unexpectedly: %s", claim.channel, error)
+        return Outcome("retry", error=error)
+    return Outcome("sent", provider_message_id=message_id)
+
+
+def record_outcome(session, settings, claim, outcome, now):
+    """Store how the try went; a final outcome also records notification.sent / .failed in
+    the same transaction. Returns the row, or None if the claim had lapsed to someone else."""
+    row = store.load_claimed(session, claim.id, claim.attempts)
+    if row is None:
+        log.warning("notification %s: claim of try %s lapsed before its outcome was stored",
+                    claim.id, claim.attempts)
+        return None
+    row.updated_at = now
+    if outcome.status == "sent":
+        row.status, row.sent_at, row.last_error = "sent", now, None
+        row.next_attempt_at, row.provider_message_id = None, outcome.provider_message_id
+    elif outcome.status == "retry" and row.attempts < settings.max_attempts:
+        row.last_error = outcome.error
+        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(
+            row.attempts, outcome.retry_after, settings.backoff_base_seconds,
+            settings.backoff_cap_seconds))
+        session.flush()
+        return row
+    else:
+        row.status, row.last_error, row.next_attempt_at = "failed", outcome.error, None
+    session.flush()
+    record_event(session, SOURCE, f"notification.{row.status}", event_payload(row))
+    return row

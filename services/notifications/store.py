@@ -1,0 +1,134 @@
+"""Queries of the notifications service: notifications and the copies of bookings."""
+import base64
+import json
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from services.notifications.exceptions import InvalidNotification
+from services.notifications.models import BookingCopyRow, NotificationRow
+
+# Couriers in every process of this service LISTEN here; a NOTIFY is delivered at commit.
+WAKE_CHANNEL = "notifications_due"
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+def add_notification(session, now, **fields):
+    """Record a pending notification once per (event_id, channel, recipient, template);
+    returns the row, or None when that notification was already recorded. `fields`: event_id,
+    booking_id, channel, recipient, audience, template, text."""
+    row_id = session.execute(
+        insert(NotificationRow).values(
+            **fields, status="pending", next_attempt_at=now, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(constraint="notifications_once_per_event")
+        .returning(NotificationRow.id)).scalar()
+    return None if row_id is None else session.get(NotificationRow, row_id)
+
+
+def wake_couriers(session):
+    """The couriers look for due notifications right after this transaction commits."""
+    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
+
+
+def claim_due(session, now, limit, lease_seconds):
+    """Take up to `limit` due pending notifications for delivery by this courier, counting
+    the try. The claim lapses after `lease_seconds` (a courier that died mid-send), so no
+    notification is held forever; SKIP LOCKED keeps couriers from waiting on each other."""
+    due = (select(NotificationRow.id)
+           .where(NotificationRow.status == "pending", NotificationRow.next_attempt_at <= now)
+           .order_by(NotificationRow.next_attempt_at, NotificationRow.id)
+           .limit(limit).with_for_update(skip_locked=True))
+    return session.execute(
+        update(NotificationRow)
+        .where(NotificationRow.id.in_(due.scalar_subquery()))
+        .values(attempts=NotificationRow.attempts + 1,
+                next_attempt_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .returning(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient,
+                   NotificationRow.text, NotificationRow.attempts)).all()
+
+
+def load_claimed(session, notification_id, attempts):
+    """The notification as this courier claimed it, locked; None if someone else has it now
+    (its claim lapsed and was taken again) or it is no longer pending."""
+    return session.scalars(
+        select(NotificationRow).where(NotificationRow.id == notification_id,
+                                      NotificationRow.attempts == attempts,
+                                      NotificationRow.status == "pending")
+        .with_for_update()).first()
+
+
+def next_due_at(session):
+    return session.scalar(select(func.min(NotificationRow.next_attempt_at))
+                          .where(NotificationRow.status == "pending"))
+
+
+def list_notification_rows(session, booking_id=None, status=None, channel=None, cursor=None,
+                           limit=50):
+    """Newest first, keyset-paged: returns (rows, next_cursor)."""
+    query = select(NotificationRow).order_by(NotificationRow.id.desc())
+    if booking_id is not None:
+        query = query.where(NotificationRow.booking_id == booking_id)
+    if status is not None:
+        query = query.where(NotificationRow.status == status)
+    if channel is not None:
+        query = query.where(NotificationRow.channel == channel)
+    if cursor:
+        query = query.where(NotificationRow.id < decode_cursor(cursor))
+    rows = session.scalars(query.limit(limit + 1)).all()
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def encode_cursor(notification_id):
+    return base64.urlsafe_b64encode(json.dumps([notification_id]).encode()).decode()
+
+
+def decode_cursor(cursor):
+    try:
+        [notification_id] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(notification_id, int):
+            raise ValueError(cursor)
+        return notification_id
+    except (ValueError, TypeError):
+        raise InvalidNotification("The cursor is not one this API gave out.",
+                                  {"cursor": ["unknown cursor"]})
+
+
+# --- copies of bookings -------------------------------------------------------------------------
+
+def save_booking_copy(session, payload, event_at):
+    """Keep the booking as this event tells it, unless a later event already told more."""
+    values = dict(booking_id=payload["booking_id"], status=payload["status"],
+                  start_at=datetime.fromisoformat(payload["start"]),
+                  end_at=datetime.fromisoformat(payload["end"]), payload=payload,
+                  event_at=event_at, updated_at=func.now())
+    statement = insert(BookingCopyRow).values(**values)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[BookingCopyRow.booking_id],
+        set_={name: statement.excluded[name] for name in
+              ("status", "start_at", "end_at", "payload", "event_at", "updated_at")},
+        where=BookingCopyRow.event_at <= statement.excluded.event_at))
+
+
+def load_booking_copy(session, booking_id):
+    return session.get(BookingCopyRow, str(booking_id))
+
+
+def due_reminders(session, remind_from, now, limit=100):
+    """Confirmed bookings not yet reminded, starting after `now` and by `remind_from`,
+    locked; another process running reminders skips them."""
+    return session.scalars(
+        select(BookingCopyRow).where(
+            BookingCopyRow.status == "confirmed", BookingCopyRow.reminded_at.is_(None),
+            BookingCopyRow.start_at > now, BookingCopyRow.start_at <= remind_from)
+        .order_by(BookingCopyRow.start_at).limit(limit)
+        .with_for_update(skip_locked=True)).all()
+
+
+def forget_finished_bookings(session, ended_before):
+    """Copies of bookings long over: nothing will be said about them any more by event."""
+    return session.execute(delete(BookingCopyRow).where(
+        BookingCopyRow.end_at < ended_before)).rowcount
+

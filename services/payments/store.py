@@ -1,0 +1,203 @@
+"""Queries of the payments service: rows in and out."""
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+
+from services.payments.exceptions import PaymentNotFound
+from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
+                                      ProviderNotificationRow, RefundRow)
+
+UNIQUE_VIOLATION = "23505"
+SETTLED = ("succeeded", "partially_refunded", "refunded")  # money was taken
+
+
+def uuid_or_none(value):
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+def load_payment(session, payment_id, for_update=False):
+    key = uuid_or_none(payment_id)
+    row = None
+    if key is not None:
+        query = select(PaymentRow).where(PaymentRow.id == key)
+        row = session.scalars(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
+    return row
+
+
+def find_payment(session, payment_id):
+    key = uuid_or_none(payment_id)
+    return session.get(PaymentRow, key) if key else None
+
+
+def pending_payment(session, booking_id, kind):
+    return session.scalars(select(PaymentRow).where(
+        PaymentRow.booking_id == booking_id, PaymentRow.kind == kind,
+        PaymentRow.status == "pending")).first()
+
+
+def insert_payment(session, row):
+    """Add a pending payment; False when the booking has a pending one of this kind already
+    (the partial unique index decides between concurrent requests)."""
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
+            session.expunge(row)
+            return False
+        raise
+    return True
+
+
+def money_taken_for_booking(session, booking_id):
+    """Kopecks our settled payments of the booking hold (paid minus refunded)."""
+    return session.scalar(select(func.coalesce(
+        func.sum(PaymentRow.amount - PaymentRow.refunded_amount), 0)).where(
+        PaymentRow.booking_id == booking_id, PaymentRow.status.in_(SETTLED))) or 0
+
+
+def refundable_payments(session, booking_id):
+    """The booking's payments that hold money, newest first, locked for the refund."""
+    return session.scalars(
+        select(PaymentRow).where(PaymentRow.booking_id == booking_id,
+                                 PaymentRow.status.in_(("succeeded", "partially_refunded")))
+        .order_by(PaymentRow.created_at.desc(), PaymentRow.id)).all()
+
+
+def list_payments(session, booking_id=None, status=None, limit=50):
+    query = select(PaymentRow).order_by(PaymentRow.created_at.desc(), PaymentRow.id)
+    if booking_id is not None:
+        query = query.where(PaymentRow.booking_id == str(booking_id))
+    if status is not None:
+        query = query.where(PaymentRow.status == status)
+    return session.scalars(query.limit(limit)).all()
+
+
+def payment_for_notification(session, provider_name, notification):
+    """Our payment a verified notification speaks of: by our id when it carries it, else by
+    the provider's id."""
+    row = find_payment(session, notification.payment_id) if notification.payment_id else None
+    if row is None and notification.provider_payment_id:
+        row = session.scalars(select(PaymentRow).where(
+            PaymentRow.provider == provider_name,
+            PaymentRow.provider_payment_id == str(notification.provider_payment_id))).first()
+    if row is not None and row.provider != provider_name:
+        return None
+    return row
+
+
+def pending_due_for_check(session, created_before, checked_before, limit):
+    """Pending payments old enough to ask the provider about, least recently asked first."""
+    return session.scalars(
+        select(PaymentRow).where(
+            PaymentRow.status == "pending", PaymentRow.created_at <= created_before,
+            (PaymentRow.checked_at.is_(None)) | (PaymentRow.checked_at <= checked_before))
+        .order_by(PaymentRow.checked_at.asc().nullsfirst(), PaymentRow.created_at)
+        .limit(limit)).all()
+
+
+# --- the webhook inbox ---------------------------------------------------------------------------
+
+def notification_seen(session, gateway, dedupe_key):
+    return session.scalar(select(ProviderNotificationRow.id).where(
+        ProviderNotificationRow.gateway == gateway,
+        ProviderNotificationRow.dedupe_key == dedupe_key)) is not None
+
+
+def record_notification(session, gateway, dedupe_key, payment_id, payload):
+    """True the first time this notification is recorded, False for a repeat."""
+    inserted = session.execute(
+        insert(ProviderNotificationRow)
+        .values(gateway=gateway, dedupe_key=dedupe_key, payment_id=payment_id,
+                payload=payload)
+        .on_conflict_do_nothing(constraint="provider_notifications_once")
+        .returning(ProviderNotificationRow.id)).scalar()
+    return inserted is not None
+
+
+# --- idempotency keys ----------------------------------------------------------------------------
+
+def claim_idempotency_key(session, key, request_hash):
+    """The key's row, locked; created (with no answer yet) if it is new."""
+    session.execute(insert(IdempotencyKeyRow).values(key=key, request_hash=request_hash)
+                    .on_conflict_do_nothing(index_elements=["key"]))
+    return session.scalars(select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key)
+                           .with_for_update()).one()
+
+
+def idempotency_key(session, key):
+    return session.get(IdempotencyKeyRow, key)
+
+
+# --- refunds -------------------------------------------------------------------------------------
+
+def refund_by_request(session, request_id):
+    return session.scalars(select(RefundRow).where(RefundRow.request_id == request_id)).first()
+
+
+def batch_refunds(session, batch_request_id):
+    """The parts of one refund_booking, in the order they are spent: newest payment first."""
+    return session.scalars(
+        select(RefundRow).join(PaymentRow, PaymentRow.id == RefundRow.payment_id)
+        .where(RefundRow.batch_request_id == batch_request_id)
+        .order_by(PaymentRow.created_at.desc(), RefundRow.created_at, RefundRow.id)).all()
+
+
+def refunds_of(session, payment_id):
+    return session.scalars(select(RefundRow).where(RefundRow.payment_id == payment_id)
+                           .order_by(RefundRow.created_at, RefundRow.id)).all()
+
+
+def amount_being_refunded(session, payment_id):
+    """Kopecks of refunds sent (or about to be) whose outcome is not known yet: reserved."""
+    return session.scalar(select(func.coalesce(func.sum(RefundRow.amount), 0)).where(
+        RefundRow.payment_id == payment_id, RefundRow.status == "pending")) or 0
+
+
+def insert_refund(session, row):
+    """Add a refund; False when its request_id is taken (a concurrent repeat)."""
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
+            session.expunge(row)
+            return False
+        raise
+    return True
+
+
+# --- the mock provider's side --------------------------------------------------------------------
+
+def mock_checkout(session, payment_id):
+    key = uuid_or_none(payment_id)
+    return session.get(MockCheckoutRow, key) if key else None
+
+
+def claim_mock_deliveries(session, now, lease_seconds, limit, payment_id=None):
+    """Due webhook deliveries, leased to the caller: nobody else takes them for a while."""
+    due = (select(MockCheckoutRow.payment_id)
+           .where(MockCheckoutRow.next_attempt_at <= now)
+           .order_by(MockCheckoutRow.next_attempt_at).limit(limit)
+           .with_for_update(skip_locked=True))
+    if payment_id is not None:
+        due = due.where(MockCheckoutRow.payment_id == payment_id)
+    return session.scalars(
+        update(MockCheckoutRow)
+        .where(MockCheckoutRow.payment_id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + timedelta(seconds=lease_seconds),
+                attempts=MockCheckoutRow.attempts + 1)
+        .returning(MockCheckoutRow)
+        .execution_options(synchronize_session=False)).all()

@@ -45,6 +45,17 @@ class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
 
     @api("GET", "/health", summary="Liveness of the gateway and every service", tag="system")
     def health(self, request):
+        return self._health(SERVICES)
+
+    @api("GET", "/health/<service>", summary="Liveness of one service (one RPC ping)",
+         tag="system")
+    def service_health(self, request, service):
+        if service not in SERVICES:
+            raise RouteNotFound(f"There is no service {service!r}.",
+                                {"service": service, "services": list(SERVICES)})
+        return self._health([service])
+
+    def _health(self, names):
         def ping(name):
             try:
                 getattr(self, f"health_{name}").ping()
@@ -52,7 +63,7 @@ class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
             except Exception:
                 return name, "unavailable"
 
-        services = dict(eventlet.GreenPool().imap(ping, SERVICES))
+        services = dict(eventlet.GreenPool().imap(ping, names))
         healthy = all(state == "ok" for state in services.values())
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded",
                                            "services": services}

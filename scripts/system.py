@@ -2,6 +2,7 @@
 `nameko run` process (so they use every core). Used by `make run`, the tests and the benchmarks."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,19 @@ SERVICES = {
     "notifications": "services.notifications.service:NotificationsService",
     "gateway": "gateway.service:GatewayService",
 }
+
+
+def free_port():
+    """A TCP port that is free on 127.0.0.1 now (for a gateway or a fake server of a run)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rabbitmqctl(*args, timeout=60):
+    """rabbitmqctl, quietly: isolated runs add and delete their own vhosts with it."""
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
+                   timeout=timeout)
 
 
 class System:

@@ -2,23 +2,16 @@
 shares queues or rows with a running `make run` system or with another test run."""
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 
 import pytest
 import requests
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from scripts.system import System, free_port, rabbitmqctl
 
 RUN_ID = f"t{os.getpid()}"
 VHOST = f"studio_test_{RUN_ID}"
-GATEWAY_ADDRESS = f"127.0.0.1:{_free_port()}"
+GATEWAY_ADDRESS = f"127.0.0.1:{free_port()}"
 ADMIN_TOKEN = "test-admin-token"
 TEST_ENV = {
     "DB_PREFIX": f"studio_test_{RUN_ID}",
@@ -33,13 +26,10 @@ TEST_ENV = {
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)
 
-from scripts.system import System  # noqa: E402
 from services.common.config import db_uri, load_config  # noqa: E402
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade  # noqa: E402
 
 
-def _rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +39,10 @@ def config():
 
 @pytest.fixture(scope="session")
 def vhost():
-    _rabbitmqctl("add_vhost", VHOST)
-    _rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    rabbitmqctl("add_vhost", VHOST)
+    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
     yield VHOST
-    _rabbitmqctl("delete_vhost", VHOST)
+    rabbitmqctl("delete_vhost", VHOST)
 
 
 @pytest.fixture(scope="session")

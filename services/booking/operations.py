@@ -117,7 +117,8 @@ def list_halls(session, include_inactive=False):
 
 def save_hall(session, data, hall_id=None):
     """Create a hall, or update the given fields of one; validates hours and tariff."""
-    row = store.load_hall_row(session, hall_id) if hall_id is not None else HallRow()
+    row = store.load_hall_row(session, hall_id) if hall_id is not None else \
+        HallRow(description="", buffer_minutes=0, active=True)  # the columns' defaults, now
     try:
         for name in ("name", "description", "capacity", "buffer_minutes", "active"):
             if name in data:

@@ -45,9 +45,9 @@ def pending_payment(session, booking_id, kind):
         PaymentRow.status == "pending")).first()
 
 
-def insert_payment(session, row):
-    """Add a pending payment; False when the booking has a pending one of this kind already
-    (the partial unique index decides between concurrent requests)."""
+def _insert_unless_taken(session, row):
+    """Add the row; False, and nothing added, when a unique index already holds its key (a
+    concurrent twin won: the caller loads and returns that one)."""
     session.add(row)
     try:
         with session.begin_nested():
@@ -58,6 +58,12 @@ def insert_payment(session, row):
             return False
         raise
     return True
+
+
+def insert_payment(session, row):
+    """Add a pending payment; False when the booking has a pending one of this kind already
+    (the partial unique index decides between concurrent requests)."""
+    return _insert_unless_taken(session, row)
 
 
 def money_taken_for_booking(session, booking_id):
@@ -167,16 +173,7 @@ def amount_being_refunded(session, payment_id):
 
 def insert_refund(session, row):
     """Add a refund; False when its request_id is taken (a concurrent repeat)."""
-    session.add(row)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:
-        if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
-            session.expunge(row)
-            return False
-        raise
-    return True
+    return _insert_unless_taken(session, row)
 
 
 # --- the mock provider's side --------------------------------------------------------------------

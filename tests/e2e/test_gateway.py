@@ -7,8 +7,8 @@ import pika
 import pytest
 import requests
 
-from scripts.system import System
-from tests.conftest import ADMIN_TOKEN, _free_port, _rabbitmqctl
+from scripts.system import System, free_port, rabbitmqctl
+from tests.conftest import ADMIN_TOKEN
 
 
 def test_malformed_json_is_400(api):
@@ -50,6 +50,14 @@ def test_health_names_every_service(api):
         "booking": "ok", "payments": "ok", "integration": "ok", "notifications": "ok"}}
 
 
+def test_health_of_one_service_pings_only_that_one(api):
+    answer = api.get("/health/payments")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "services": {"payments": "ok"}}
+    unknown = api.get("/health/billing")
+    assert unknown.status_code == 404 and unknown.json()["details"]["service"] == "billing"
+
+
 def test_openapi_document_describes_every_route(api):
     spec = api.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
@@ -65,9 +73,9 @@ def test_openapi_document_describes_every_route(api):
 def lonely_gateway(tmp_path_factory):
     """A gateway in a vhost of its own where nothing answers: booking's queue exists (as if
     the service were down) and the other services were never there."""
-    vhost = f"studio_lonely_{_free_port()}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    vhost = f"studio_lonely_{free_port()}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     amqp = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     connection = pika.BlockingConnection(pika.URLParameters(amqp))
     channel = connection.channel()
@@ -75,7 +83,7 @@ def lonely_gateway(tmp_path_factory):
     channel.queue_declare("rpc-booking", durable=True)
     channel.queue_bind("rpc-booking", "nameko-rpc", "booking.*")
     connection.close()
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     gateway = System(env={"AMQP_URI": amqp, "WEB_SERVER_ADDRESS": address, "RPC_TIMEOUT": "1",
                           "ADMIN_TOKEN": ADMIN_TOKEN},
                      log_dir=str(tmp_path_factory.mktemp("lonely")), names=["gateway"])
@@ -117,3 +125,5 @@ def test_health_is_503_naming_the_services_that_are_down(lonely_gateway):
     assert answer.json()["services"] == {"booking": "unavailable", "payments": "unavailable",
                                          "integration": "unavailable",
                                          "notifications": "unavailable"}
+    one = requests.get(lonely_gateway + "/health/booking", timeout=10)
+    assert one.status_code == 503 and one.json()["services"] == {"booking": "unavailable"}

@@ -7,8 +7,6 @@ import email.policy
 import json
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -21,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from contracts.events import make_envelope
 from contracts.notifications import NotificationEventPayloadSchema
-from scripts.system import System
+from scripts.system import System, free_port, rabbitmqctl
 from services.common.config import db_uri
 from services.common.migrate import drop_database, upgrade
 from tests.amqp import EventWatcher, publish_envelope, rpc_client, wait_until
@@ -33,14 +31,8 @@ STUDIO_EMAIL = "desk@studio.example"
 RETRY_BASE_SECONDS = 0.3
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _rabbitmqctl(*args):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 class SlowTelegram(FakeTelegram):
@@ -83,14 +75,14 @@ class Mailbox:
 @pytest.fixture(scope="module")
 def notifications(config, vhost):
     own_vhost = f"{vhost}_notifications"
-    _rabbitmqctl("add_vhost", own_vhost)
-    _rabbitmqctl("set_permissions", "-p", own_vhost, "guest", ".*", ".*", ".*")
+    rabbitmqctl("add_vhost", own_vhost)
+    rabbitmqctl("set_permissions", "-p", own_vhost, "guest", ".*", ".*", ".*")
     amqp_uri = config["AMQP_URI"].rsplit("/", 1)[0] + "/" + own_vhost
     uri = db_uri(config, "notifications") + "_delivery"
     upgrade("notifications", uri)
     telegram = SlowTelegram(BOT_TOKEN).start()
     mailbox = Mailbox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
 
     service_config = copy.deepcopy(config)
@@ -129,7 +121,7 @@ def notifications(config, vhost):
         engine.dispose()
         drop_database(uri)
         shutil.rmtree(workdir, ignore_errors=True)
-        _rabbitmqctl("delete_vhost", own_vhost)
+        rabbitmqctl("delete_vhost", own_vhost)
 
 
 def _pings(rpc):

@@ -13,6 +13,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
+from scripts.system import rabbitmqctl
 from tests.amqp import rpc_client, wait_until
 from tests.integration.integration_flow import (EventPayer, MockProviderPayer, book,
                                                 confirmed_count, exactly_once_report,
@@ -26,9 +27,6 @@ OUTAGE_AFTER = 30        # payments made before the broker stops
 OUTAGE_SECONDS = 2
 
 
-def rabbitmqctl(*args, timeout=60):
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
-                   timeout=timeout)
 
 
 def broker_answers(amqp_uri):

@@ -10,11 +10,11 @@ import uuid
 import pytest
 import yaml
 
-from scripts.system import System
+from scripts.system import System, rabbitmqctl
 from services.common.migrate import drop_database, upgrade
 from services.integration.exceptions import EventNotFound, EventNotRetryable
 from tests.amqp import rpc_client, wait_until
-from tests.conftest import VHOST, _rabbitmqctl
+from tests.conftest import VHOST
 from tests.integration.integration_flow import customer, hour_slots
 
 MAX_ATTEMPTS = 3
@@ -24,8 +24,8 @@ BACKOFF_BASE = 0.5
 @pytest.fixture(scope="module")
 def subsystem(config):
     vhost = f"{VHOST}_retries"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     uris = {}
     for name in ("booking", "integration"):
         base, _ = config["DB_URIS"][f"{name}:Base"].rsplit("_", 1)
@@ -51,7 +51,7 @@ def subsystem(config):
         system.stop_all()
         for uri in uris.values():
             drop_database(uri)
-        _rabbitmqctl("delete_vhost", vhost)
+        rabbitmqctl("delete_vhost", vhost)
 
 
 def _all_answer(rpc):

@@ -215,3 +215,17 @@ def test_availability_leaves_out_booked_slots_and_their_buffer(session, rules, h
     assert "11:15" in starts and "13:30" in starts
     assert not starts & {"11:30", "11:45", "12:00", "12:45", "13:00", "13:15"}
     assert day["slots"][0]["start"] == at(9).isoformat()
+
+
+def test_a_hall_takes_the_defaults_it_is_not_given_and_refuses_a_bad_one(session):
+    created = operations.save_hall(session, {
+        "name": f"Bare hall {uuid.uuid4()}", "capacity": 3,
+        "tariff": {"hourly_price": 150000, "rules": []}})
+    session.commit()
+    assert (created["buffer_minutes"], created["active"], created["description"]) == (0, True, "")
+    for bad in ({"capacity": 0}, {"buffer_minutes": -15}, {"tariff": {"hourly_price": -1}}):
+        with pytest.raises(InvalidRequest):
+            operations.save_hall(session, {"name": f"Bad hall {uuid.uuid4()}", "capacity": 3,
+                                           "tariff": {"hourly_price": 150000, "rules": []},
+                                           **bad})
+        session.rollback()

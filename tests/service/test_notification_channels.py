@@ -9,6 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from scripts.system import free_port
 from services.notifications.channels import (
     DeliveryError, EmailChannel, LogChannel, PermanentDelivery, RetryableDelivery,
     TelegramChannel, backoff_seconds, build_channels,
@@ -20,10 +21,6 @@ SMTP_PASSWORD = "s3cret-smtp-pa55"
 TEXT = "Бронь подтверждена: «Белый зал», 22.11.2026 в 18:30\n\nЗдравствуйте, Анна!\nЖдём вас."
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def everything_said_about(exc):

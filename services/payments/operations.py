@@ -21,6 +21,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 
@@ -68,6 +69,8 @@ class Settings:
     reconcile_interval: timedelta = timedelta(seconds=60)
     pending_lifetime: timedelta = timedelta(minutes=60)
     default_return_url: str = "http://127.0.0.1:8000/"
+    # hosts a payer may be sent back to: anything else would make checkout an open redirect
+    return_url_hosts: tuple = ()
     mock_webhook_url: str = ""
     mock_webhook_secret: str = ""
 
@@ -83,6 +86,9 @@ class Settings:
             reconcile_interval=timedelta(seconds=float(payments["reconcile_interval_seconds"])),
             pending_lifetime=timedelta(minutes=float(payments["pending_lifetime_minutes"])),
             default_return_url=str(payments.get("default_return_url") or cls.default_return_url),
+            return_url_hosts=tuple(host.strip().lower() for host in
+                                   str(payments.get("return_url_hosts") or "").split(",")
+                                   if host.strip()),
             mock_webhook_url=str(mock.get("webhook_url") or ""),
             mock_webhook_secret=str(mock.get("webhook_secret") or ""),
         )
@@ -246,6 +252,7 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
     request = load(CreatePaymentSchema, data)
     booking_id, kind = str(request["booking_id"]), request["kind"]
     gateway, return_url = request["gateway"], request["return_url"]
+    _check_return_url(settings, return_url)
     key = _idempotency_key(idempotency_key)
     provider_name = gateways.provider_for_new_payment(gateway)
     # The booking service checks the caller's token first, so an idempotency key can never
@@ -278,6 +285,13 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
         payment.updated_at = now  # the provider call starts now (see IN_FLIGHT_SECONDS)
 
     return _start_at_provider(sessions, gateways, settings, payment, key)
+
+
+def _check_return_url(settings, return_url):
+    hosts = settings.return_url_hosts or (urlsplit(settings.default_return_url).hostname,)
+    if return_url is not None and (urlsplit(return_url).hostname or "").lower() not in hosts:
+        raise InvalidRequest("The payer can only be sent back to the studio's own site.",
+                             {"return_url": [f"the host must be one of: {', '.join(hosts)}"]})
 
 
 def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, return_url,

@@ -464,6 +464,21 @@ def test_a_prepayment_already_taken_here_is_not_asked_twice(sessions, gateways, 
         create(sessions, gateways, bookings, created["booking_id"], "tinkoff")
 
 
+def test_the_payer_is_only_sent_back_to_the_studios_own_hosts(sessions, gateways, bookings):
+    booking_id = bookings.add()
+    with pytest.raises(InvalidRequest) as refused:
+        create(sessions, gateways, bookings, booking_id, "tinkoff",
+               return_url="https://phishing.example/thanks")
+    assert "return_url" in refused.value.details
+    studio_site = operations.Settings(env="test", default_return_url=RETURN_URL,
+                                      return_url_hosts=("studio.example",))
+    created = operations.create_payment(
+        sessions, gateways, bookings, studio_site,
+        {"booking_id": booking_id, "kind": "prepayment", "gateway": "tinkoff",
+         "return_url": "https://studio.example/thanks"}, now())
+    assert created["status"] == "pending"
+
+
 def test_the_booking_token_is_checked(sessions, gateways, bookings):
     booking_id = bookings.add()
     with pytest.raises(AccessDenied):

@@ -68,6 +68,7 @@ class Settings:
     reconcile_after: timedelta = timedelta(minutes=10)
     reconcile_interval: timedelta = timedelta(seconds=60)
     pending_lifetime: timedelta = timedelta(minutes=60)
+    idempotency_key_lifetime: timedelta = timedelta(hours=24)
     default_return_url: str = "http://127.0.0.1:8000/"
     # hosts a payer may be sent back to: anything else would make checkout an open redirect
     return_url_hosts: tuple = ()
@@ -85,6 +86,8 @@ class Settings:
             reconcile_after=timedelta(minutes=float(payments["reconcile_after_minutes"])),
             reconcile_interval=timedelta(seconds=float(payments["reconcile_interval_seconds"])),
             pending_lifetime=timedelta(minutes=float(payments["pending_lifetime_minutes"])),
+            idempotency_key_lifetime=timedelta(
+                hours=float(payments.get("idempotency_key_hours", 24))),
             default_return_url=str(payments.get("default_return_url") or cls.default_return_url),
             return_url_hosts=tuple(host.strip().lower() for host in
                                    str(payments.get("return_url_hosts") or "").split(",")
@@ -521,6 +524,13 @@ def reconcile(sessions, gateways, settings, now, limit=50):
                 _record(session, "payment.failed", row)
             outcomes[payment_id] = row.status
     return outcomes
+
+
+def forget_idempotency_keys(sessions, settings, now):
+    """A client repeats a request within minutes, not days: keys older than
+    idempotency_key_lifetime are forgotten (a repeat after that is a new request)."""
+    with sessions() as session:
+        return store.delete_idempotency_keys_before(session, now - settings.idempotency_key_lifetime)
 
 
 # --- refunds ---------------------------------------------------------------------------------

@@ -173,3 +173,4 @@ class PaymentsService(Pingable, ReliableConsumer):
     def reconcile_pending(self):
         operations.reconcile(self._sessions, self.providers.gateways, self.providers.settings,
                              now())
+        operations.forget_idempotency_keys(self._sessions, self.providers.settings, now())

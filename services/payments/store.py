@@ -2,7 +2,7 @@
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -144,6 +144,11 @@ def claim_idempotency_key(session, key, request_hash):
 
 def idempotency_key(session, key):
     return session.get(IdempotencyKeyRow, key)
+
+
+def delete_idempotency_keys_before(session, before):
+    return session.execute(delete(IdempotencyKeyRow)
+                           .where(IdempotencyKeyRow.created_at < before)).rowcount
 
 
 # --- refunds -------------------------------------------------------------------------------------

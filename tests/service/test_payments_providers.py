@@ -18,7 +18,7 @@ from gateway.errors import status_and_body
 from services.booking.exceptions import BookingNotFound
 from services.common.errors import AccessDenied, InvalidRequest
 from services.common.migrate import drop_database, upgrade
-from services.payments import operations
+from services.payments import operations, store
 from services.payments.exceptions import (BookingNotPayable, IdempotencyKeyReused,
                                           PaymentInProgress, PaymentProviderFailed,
                                           RefundExceedsPayment, UnknownGateway, WebhookForged)
@@ -512,6 +512,19 @@ def test_idempotency_key_returns_the_first_answer_and_refuses_another_body(sessi
         create(sessions, gateways, bookings, booking_id, "yookassa", key=key, kind="full")
     with pytest.raises(InvalidRequest):
         create(sessions, gateways, bookings, booking_id, "yookassa", key="x" * 300)
+
+
+def test_idempotency_keys_are_forgotten_after_a_day(sessions, gateways, bookings):
+    old_key, fresh_key = str(uuid.uuid4()), str(uuid.uuid4())
+    create(sessions, gateways, bookings, bookings.add(), "tinkoff", key=old_key)
+    with sessions() as session:
+        session.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
+                             " WHERE key = :k"), {"k": old_key})
+    create(sessions, gateways, bookings, bookings.add(), "tinkoff", key=fresh_key)
+    assert operations.forget_idempotency_keys(sessions, SETTINGS, now()) >= 1
+    with sessions() as session:
+        assert store.idempotency_key(session, old_key) is None
+        assert store.idempotency_key(session, fresh_key) is not None
 
 
 def test_a_provider_that_cannot_start_the_payment_charges_nothing_and_a_retry_starts_afresh(

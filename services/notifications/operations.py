@@ -44,6 +44,8 @@ BOOKING_MESSAGES = {
 PAYMENT_MESSAGES = {
     "payment.failed": ("payment_failed", "studio_payment_failed"),
     "payment.refunded": ("payment_refunded", "studio_payment_refunded"),
+    # money that does not match the payment: the studio must look, the customer hears nothing
+    "payment.amount_mismatch": (None, "studio_payment_amount_mismatch"),
 }
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
@@ -173,8 +175,8 @@ def _tell_customer_and_studio(session, settings, event, context, customer, templ
     customer_template, studio_template = templates
     booking_id = context.get("booking_id")
     common = dict(event_id=event["event_id"], booking_id=booking_id, context=context)
-    customer_recipients = choose_customer_recipients(customer)
-    if not customer_recipients:  # a phone only: the studio calls them
+    customer_recipients = choose_customer_recipients(customer) if customer_template else []
+    if customer_template and not customer_recipients:  # a phone only: the studio calls them
         log.info("%s for booking %s: no Telegram chat or e-mail to tell the customer",
                  event["type"], booking_id)
     rows = record_messages(session, settings, now, **common, template=customer_template,
@@ -218,8 +220,9 @@ def find_booking(session, booking_id, ask_booking):
 
 
 def announce_payment_event(session, settings, event, ask_booking, now):
-    """payment.failed / payment.refunded: the customer and the studio are told; the booking's
-    details come from the booking service (or our copy of it)."""
+    """payment.failed / payment.refunded: the customer and the studio are told;
+    payment.amount_mismatch: the studio only. The booking's details come from the booking
+    service (or our copy of it)."""
     payment = event["payload"]
     booking = find_booking(session, payment.get("booking_id"), ask_booking)
     # The payment's own fields win: its amount, currency and status are what happened.

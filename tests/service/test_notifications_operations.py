@@ -222,6 +222,18 @@ def test_a_payment_for_a_booking_that_does_not_exist_is_told_to_the_studio_only(
     assert rows(session)[0].text.startswith("Оплата не прошла: 1\u00a0350,00\u00a0₽")
 
 
+def test_an_amount_mismatch_alerts_the_studio_and_tells_the_customer_nothing(session):
+    payload = booking_payload()
+    view = {**payload, "id": payload.pop("booking_id")}
+    operations.announce_payment_event(
+        session, SETTINGS, payment_event("payment.amount_mismatch", view["id"],
+                                         reported_amount=100, reported_currency="RUB"),
+        lambda booking_id: view, NOW)
+    assert {r.audience for r in rows(session)} == {"studio"}
+    assert rows(session)[0].text.startswith(
+        "Проверьте платёж: пришло 1,00\u00a0₽ вместо 1\u00a0350,00\u00a0₽")
+
+
 # --- delivery -----------------------------------------------------------------------------------
 
 def _one_pending(session, channel="telegram", recipient="424242"):

@@ -35,6 +35,7 @@ def measure(bench, count, rate):
                               enumerate(hour_slots(count, weeks_ahead=12))))
     print(f"{count} bookings with pending payments; paying {rate:g}/s ...", flush=True)
 
+    cpu_before = bench.cpu_seconds()
     started = time.monotonic()
     late = []
 
@@ -63,6 +64,7 @@ def measure(bench, count, rate):
     finally:
         for engine in engines.values():
             engine.dispose()
+    cpu_after = bench.cpu_seconds()
 
     def lags(key):
         return [(r[key] - r["webhook"]).total_seconds() * 1000
@@ -75,6 +77,9 @@ def measure(bench, count, rate):
         "webhook_to_published_ms": summary(lags("published")),
         "webhook_to_confirmed_logged_ms": summary(lags("logged")),
         "webhook_to_notification_ms": summary(lags("notified")),
+        # what one paid booking costs each process, from checkout to the last notification
+        "cpu_ms_per_paid_booking": {name: round((cpu_after[name] - cpu_before[name]) * 1000
+                                                / count, 1) for name in cpu_after},
         "at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

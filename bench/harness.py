@@ -5,11 +5,13 @@ import math
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import create_engine, text
 
 from scripts.system import System, free_port, rabbitmqctl
 from services.common.config import db_uri, load_config
@@ -41,6 +43,18 @@ class Bench:
     uris: dict          # service -> database URI
     client: Client
     log_dir: str
+    system: System
+    vhost: str
+
+    def cpu_seconds(self):
+        """CPU time (user + system) each process of the system has used so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, process in self.system.processes.items():
+            with open(f"/proc/{process.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return used
 
     @property
     def rpc_config(self):
@@ -70,13 +84,41 @@ def isolated_system(name):
         system = System(log_dir=log_dir)
         system.start_all()
         system.wait_healthy(timeout=90)
-        yield Bench(config, uris, Client(system.base_url), log_dir)
+        yield Bench(config, uris, Client(system.base_url), log_dir, system, run)
     finally:
         if system:
             system.stop_all()
         for uri in uris.values():
             drop_database(uri)
         rabbitmqctl("delete_vhost", run)
+
+
+def settle(bench, timeout=300):
+    """Wait until the system has caught up with what the last benchmark sent: every outbox
+    published and every queue of the vhost empty. Measured on top of a backlog, a benchmark
+    would measure the backlog."""
+    deadline = time.monotonic() + timeout
+    engines = [create_engine(uri) for uri in bench.uris.values()]
+    try:
+        quiet = 0
+        while quiet < 2:  # twice in a row: a handler may be between two events
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the system did not settle within {timeout} s")
+            time.sleep(0.5)
+            unpublished = 0
+            for engine in engines:
+                with engine.connect() as conn:
+                    unpublished += conn.execute(text(
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar()
+            queued = sum(int(ready) + int(unacked) for _, ready, unacked in (
+                line.split() for line in rabbitmqctl(
+                    "list_queues", "-p", bench.vhost, "--no-table-headers",
+                    "name", "messages_ready", "messages_unacknowledged").splitlines()
+                if line.strip()))
+            quiet = quiet + 1 if unpublished == 0 and queued == 0 else 0
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def create_hall(bench, name):

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 
 from bench import api, flow, outbox
-from bench.harness import isolated_system
+from bench.harness import isolated_system, settle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
@@ -47,10 +47,14 @@ def table(result):
         if flow_run.get(key):
             rows.append(f"| {label} ({load}) | – | – | {flow_run[key]['p50']} | "
                         f"{flow_run[key]['p99']} |")
+    cpu = flow_run.get("cpu_ms_per_paid_booking") or {}
+    cpu_line = ", ".join(f"{name} {ms:g}" for name, ms in cpu.items())
     bare = {run["clients"]: run["per_second"] for run in api_runs["bare_rpc"]}
     ratios = ", ".join(f"c={run['clients']}: {run['per_second'] / bare[run['clients']]:.2f}×"
                        for run in api_runs["create_booking"] if run["clients"] in bare)
     return "\n".join(rows) + f"\n\nBooking creation against the bare path: {ratios}.\n" \
+        f"CPU per paid booking, ms: {cpu_line} (total " \
+        f"{sum(cpu.values()):.0f} ms).\n" \
         f"Measured {result['at']} on {result['machine']} with `make bench`.\n"
 
 
@@ -61,16 +65,23 @@ def main(argv):
     parser.add_argument("--bookings", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--only", choices=("api", "outbox", "flow"),
+                        help="one benchmark, printed only (nothing written)")
     args = parser.parse_args(argv)
+    benchmarks = {"api": lambda bench: api.measure(bench, args.scale),
+                  "outbox": lambda bench: outbox.measure(bench, args.scale),
+                  "flow": lambda bench: flow.measure(bench, args.bookings, args.rate)}
 
     with isolated_system("run") as bench:
         result = {"at": datetime.now().astimezone().isoformat(timespec="seconds"),
-                  "machine": machine(), "api": api.measure(bench, args.scale)}
-        print(json.dumps(result["api"], indent=2), flush=True)
-        result["outbox"] = outbox.measure(bench, args.scale)
-        print(json.dumps(result["outbox"], indent=2), flush=True)
-        result["flow"] = flow.measure(bench, args.bookings, args.rate)
-        print(json.dumps(result["flow"], indent=2), flush=True)
+                  "machine": machine()}
+        for name, measure in benchmarks.items():
+            if args.only in (None, name):
+                settle(bench)
+                result[name] = measure(bench)
+                print(json.dumps(result[name], indent=2), flush=True)
+    if args.only:
+        return
 
     results = os.path.join(ROOT, "bench", "results")
     os.makedirs(results, exist_ok=True)

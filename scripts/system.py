@@ -27,9 +27,10 @@ def free_port():
 
 
 def rabbitmqctl(*args, timeout=60):
-    """rabbitmqctl, quietly: isolated runs add and delete their own vhosts with it."""
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
-                   timeout=timeout)
+    """rabbitmqctl, quietly (isolated runs add and delete their own vhosts with it); returns
+    what it printed."""
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True,
+                          text=True, timeout=timeout).stdout
 
 
 class System:

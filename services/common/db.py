@@ -1,5 +1,8 @@
 """Database access shared by the services."""
+import eventlet
 import psycogreen.eventlet
+import psycopg2
+from eventlet.hubs import trampoline
 from nameko_sqlalchemy import Database
 from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -20,6 +23,35 @@ def session_factory(uri, **options):
     return sessionmaker(bind=engine_for(uri, **options), expire_on_commit=False)
 
 
+class Listener:
+    """A connection of its own that LISTENs on one channel, so a green thread can sleep until
+    a commit elsewhere sends a NOTIFY there. LISTEN is issued on connecting, before the
+    caller's first look at its table, so no commit slips between the two."""
+
+    def __init__(self, uri, channel):
+        self.connection = psycopg2.connect(uri)
+        self.connection.autocommit = True
+        self.connection.cursor().execute(f"LISTEN {channel}")
+
+    def wait(self, timeout=None):
+        """Block this green thread until a NOTIFY (True) or `timeout` seconds (False)."""
+        try:
+            trampoline(self.connection, read=True, timeout=timeout,
+                       timeout_exc=eventlet.Timeout)
+        except eventlet.Timeout:
+            pass
+        self.connection.poll()
+        notified = bool(self.connection.notifies)
+        self.connection.notifies.clear()
+        return notified
+
+    def close(self):
+        try:
+            self.connection.close()
+        except Exception:  # already gone: closing is all we wanted
+            pass
+
+
 class ServiceDatabase(Database):
     """nameko-sqlalchemy's Database, with the engine options from config and sessions that
     keep their objects readable after commit (entrypoints dump them after the unit of work)."""
@@ -33,4 +65,4 @@ class ServiceDatabase(Database):
         super().setup()
 
 
-__all__ = ["DeclarativeBase", "ServiceDatabase", "engine_for", "session_factory"]
+__all__ = ["DeclarativeBase", "Listener", "ServiceDatabase", "engine_for", "session_factory"]

@@ -13,8 +13,6 @@ import logging
 import time
 
 import eventlet
-import psycopg2
-from eventlet.hubs import trampoline
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
@@ -22,7 +20,7 @@ from sqlalchemy import text
 
 from contracts.events import make_envelope
 from services.common.config import db_uri
-from services.common.db import make_psycopg_cooperative, session_factory
+from services.common.db import Listener, make_psycopg_cooperative, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +95,7 @@ class Relay:
 
     def wait_for_commit(self):
         """Block this green thread until a NOTIFY arrives or the idle check is due."""
-        try:
-            trampoline(self._listener, read=True, timeout=self.idle_seconds,
-                       timeout_exc=eventlet.Timeout)
-        except eventlet.Timeout:
-            pass
-        self._listener.poll()
-        self._listener.notifies.clear()
+        self._listener.wait(self.idle_seconds)
 
     def run_forever(self):
         failures = 0
@@ -124,17 +116,11 @@ class Relay:
                 eventlet.sleep(delay)
 
     def listen(self):
-        # LISTEN before the first look at the table, so no commit slips between the two.
-        self._listener = psycopg2.connect(self.uri)
-        self._listener.autocommit = True
-        self._listener.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._listener = Listener(self.uri, NOTIFY_CHANNEL)
 
     def close_listener(self):
         if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:
-                pass
+            self._listener.close()
             self._listener = None
 
     def close(self):

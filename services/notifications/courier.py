@@ -11,13 +11,11 @@ import logging
 from datetime import datetime, timezone
 
 import eventlet
-import psycopg2
-from eventlet.hubs import trampoline
 from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider
 
 from services.common.config import db_uri
-from services.common.db import make_psycopg_cooperative, session_factory
+from services.common.db import Listener, make_psycopg_cooperative, session_factory
 from services.notifications import operations, store
 from services.notifications.channels import build_channels
 
@@ -113,16 +111,11 @@ class Courier:
         failures = 0
         while True:
             try:
-                self._listener = psycopg2.connect(self.uri)
-                self._listener.autocommit = True
-                self._listener.cursor().execute(f"LISTEN {store.WAKE_CHANNEL}")
+                self._listener = Listener(self.uri, store.WAKE_CHANNEL)
                 self.wake_up()  # commits made while nobody listened
                 failures = 0
                 while True:
-                    trampoline(self._listener, read=True)
-                    self._listener.poll()
-                    if self._listener.notifies:
-                        self._listener.notifies.clear()
+                    if self._listener.wait():
                         self.wake_up()
             except Exception as exc:
                 failures += 1
@@ -134,10 +127,7 @@ class Courier:
 
     def close_listener(self):
         if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:
-                pass
+            self._listener.close()
             self._listener = None
 
     def finish(self, grace=STOP_GRACE_SECONDS):

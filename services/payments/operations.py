@@ -76,7 +76,7 @@ class Settings:
     mock_webhook_secret: str = ""
 
     @classmethod
-    def from_config(cls, payments):
+    def from_config(cls, payments, public_url="http://127.0.0.1:8000"):
         env = str(payments.get("env") or MOCK).strip().lower()
         if env not in PAYMENT_ENVS:
             raise ValueError(f"PAYMENT_ENV must be one of {', '.join(PAYMENT_ENVS)}, not {env!r}")
@@ -92,7 +92,8 @@ class Settings:
             return_url_hosts=tuple(host.strip().lower() for host in
                                    str(payments.get("return_url_hosts") or "").split(",")
                                    if host.strip()),
-            mock_webhook_url=str(mock.get("webhook_url") or ""),
+            mock_webhook_url=str(mock.get("webhook_url") or
+                                 f"{str(public_url).rstrip('/')}/api/payments/webhook/mock"),
             mock_webhook_secret=str(mock.get("webhook_secret") or ""),
         )
 

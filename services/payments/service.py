@@ -53,7 +53,8 @@ class PaymentGateways(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.settings = operations.Settings.from_config(config["PAYMENTS"])
+        self.settings = operations.Settings.from_config(config["PAYMENTS"],
+                                                       config["PUBLIC_URL"])
         self.gateways = operations.Gateways.from_config(
             config["PAYMENTS"], self.settings.env, mock_state_lookup=self.mock_state)
 

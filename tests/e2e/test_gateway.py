@@ -1,13 +1,14 @@
 """The gateway's promises: JSON errors for everything, auth, limits, health, OpenAPI, and 503
 (not a hang) when a service does not answer."""
 import subprocess
+import sys
 import time
 
 import pika
 import pytest
 import requests
 
-from scripts.system import System, free_port, rabbitmqctl
+from scripts.system import ROOT, System, free_port, rabbitmqctl
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -56,6 +57,16 @@ def test_health_of_one_service_pings_only_that_one(api):
     assert answer.json() == {"status": "ok", "services": {"payments": "ok"}}
     unknown = api.get("/health/billing")
     assert unknown.status_code == 404 and unknown.json()["details"]["service"] == "billing"
+
+
+def test_the_containers_healthcheck_pings_one_service(system):
+    def healthcheck(service):
+        return subprocess.run([sys.executable, "-m", "scripts.healthcheck", service],
+                              cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    assert healthcheck("booking").returncode == 0
+    unknown = healthcheck("billing")
+    assert unknown.returncode == 1 and "billing" in unknown.stderr
 
 
 def test_openapi_document_describes_every_route(api):

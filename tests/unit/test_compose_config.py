@@ -1,0 +1,83 @@
+"""docker-compose.yml agrees with config.yaml and the launcher: no Docker engine runs here, so
+this is what keeps `make up` honest. Where a compose client is installed it also parses the
+file."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from scripts.system import ROOT, SERVICES
+from services.common.config import load_config
+from services.payments.operations import Settings
+
+COMPOSE = os.path.join(ROOT, "docker-compose.yml")
+SECRETS = {"ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "YOOKASSA_SECRET_KEY",
+           "TINKOFF_PASSWORD", "SBER_PASSWORD", "SBER_CALLBACK_KEY", "MOCK_WEBHOOK_SECRET"}
+
+
+@pytest.fixture(scope="module")
+def compose():
+    with open(COMPOSE) as f:
+        return yaml.safe_load(f)["services"]
+
+
+def interpolate(value):
+    """Compose's ${VAR:-default} with nothing set in the environment."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def config_reads():
+    with open(os.path.join(ROOT, "config.yaml")) as f:
+        return set(re.findall(r"\$\{(\w+):", f.read()))
+
+
+def test_every_process_of_make_run_is_a_container_running_the_same_class(compose):
+    for name, target in SERVICES.items():
+        assert compose[name]["command"] == ["nameko", "run", "--config", "config.yaml", target]
+        assert compose[name]["healthcheck"]["test"], name
+    assert compose["migrate"]["command"][-1] == (
+        "python -m services.common.migrate && python -m services.booking.demo_data")
+
+
+def test_every_variable_given_to_the_containers_is_one_config_yaml_reads(compose):
+    reads = config_reads()
+    for name in [*SERVICES, "migrate"]:
+        given = set(compose[name]["environment"])
+        assert given <= reads, (name, given - reads)
+        assert SECRETS <= given, (name, SECRETS - given)
+
+
+def test_the_containers_config_points_at_the_compose_hosts(compose, monkeypatch):
+    for variable, value in compose["gateway"]["environment"].items():
+        monkeypatch.setenv(variable, interpolate(str(value)))
+    config = load_config()
+    assert config["AMQP_URI"].startswith("amqp://") and "@rabbitmq:5672/" in config["AMQP_URI"]
+    assert all("@postgres:5432/studio_" in uri for uri in config["DB_URIS"].values())
+    assert config["WEB_SERVER_ADDRESS"] == "0.0.0.0:8000"
+    assert "8000" in compose["gateway"]["ports"][0]
+    settings = Settings.from_config(config["PAYMENTS"], config["PUBLIC_URL"])
+    # the browser goes to PUBLIC_URL; the payments container posts webhooks to the gateway
+    assert settings.mock_webhook_url == "http://gateway:8000/api/payments/webhook/mock"
+    assert config["PAYMENTS"]["providers"]["mock"]["checkout_url"].startswith(
+        config["PUBLIC_URL"])
+
+
+def test_without_a_webhook_url_the_mock_posts_to_the_public_url():
+    config = load_config()
+    settings = Settings.from_config({**config["PAYMENTS"], "providers": {"mock": {}}},
+                                    "http://studio.example:8000/")
+    assert settings.mock_webhook_url == "http://studio.example:8000/api/payments/webhook/mock"
+
+
+@pytest.mark.skipif(not (shutil.which("docker-compose") or shutil.which("docker")),
+                    reason="no compose client on this machine")
+def test_a_compose_client_parses_the_file():
+    command = ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
+    result = subprocess.run([*command, "-f", COMPOSE, "config", "-q"], capture_output=True,
+                            text=True, timeout=60)
+    if "unknown command" in result.stderr or "is not a docker command" in result.stderr:
+        pytest.skip("the docker client has no compose plugin")
+    assert result.returncode == 0, result.stderr

@@ -152,9 +152,19 @@ def availability(session, rules, hall_id, start_date, end_date, now):
     bookings = store.active_ranges(session, hall_id, span_start, span_end)
     days = free_slots(hall, rules, bookings, start_date, end_date, now)
     return {"hall_id": hall.id, "timezone": rules.timezone, "slot_minutes": rules.slot_minutes,
-            "days": [{"date": day.date.isoformat(),
-                      "slots": [{"start": s.start.isoformat(), "end": s.end.isoformat(),
-                                 "price": s.price} for s in day.slots]} for day in days]}
+            "days": [{"date": day.date.isoformat(), "slots": _slot_views(day.slots)}
+                     for day in days]}
+
+
+def _slot_views(slots):
+    """Slots as the API shows them. A slot that starts where the last one ended reuses its
+    text: isoformat of an aware datetime is most of the cost of a month's answer."""
+    views, last_end, last_text = [], None, None
+    for slot in slots:
+        start = last_text if slot.start is last_end else slot.start.isoformat()
+        last_end, last_text = slot.end, slot.end.isoformat()
+        views.append({"start": start, "end": last_text, "price": slot.price})
+    return views
 
 
 def price_quote(session, rules, hall_id, start, end):

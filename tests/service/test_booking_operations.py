@@ -215,6 +215,9 @@ def test_availability_leaves_out_booked_slots_and_their_buffer(session, rules, h
     assert "11:15" in starts and "13:30" in starts
     assert not starts & {"11:30", "11:45", "12:00", "12:45", "13:00", "13:15"}
     assert day["slots"][0]["start"] == at(9).isoformat()
+    for slot in day["slots"]:  # every slot's own start and end, even where slots run on
+        start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+        assert end - start == timedelta(minutes=15) and start.utcoffset() is not None
 
 
 def test_a_hall_takes_the_defaults_it_is_not_given_and_refuses_a_bad_one(session):

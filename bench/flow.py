@@ -1,8 +1,12 @@
-"""The paid-booking flow under a steady load: bookings paid through the mock provider at a
-steady rate. Per booking, the lag from the webhook accepted by payments to payment.succeeded
-published, to booking.confirmed in the integration log, and to the confirmation notification
-recorded. Every time is PostgreSQL's clock (each row's own timestamp), so the processes'
-clocks do not matter.
+"""Payments and the paid-booking flow, through the mock provider.
+
+- `measure`: bookings paid at a steady rate; per booking, the lag from the webhook accepted by
+  payments to payment.succeeded published, to booking.confirmed in the integration log, and
+  to the confirmation notification recorded; and the CPU each process spent per booking.
+- `measure_webhooks`: payments' capacity, webhooks as fast as the clients pay.
+
+Every time is PostgreSQL's clock (each row's own timestamp), so the processes' clocks do not
+matter.
 """
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +19,9 @@ from bench.harness import create_hall, hour_slots, summary
 PAYING_CARD = "4242424242424242"
 
 
-def measure(bench, count, rate):
-    hall = create_hall(bench, "Bench flow hall")
+def pending_payments(bench, count, hall_name):
+    """`count` bookings of a new hall, each with a pending mock prepayment: (booking, payment)."""
+    hall = create_hall(bench, hall_name)
     client = bench.client
 
     def book_and_start_payment(item):
@@ -29,59 +34,86 @@ def measure(bench, count, rate):
             "booking_id": booking["id"], "kind": "prepayment", "gateway": "mock"}).json()
         return booking["id"], payment["id"]
 
-    # weeks_ahead=12: clear of the API benchmark's bookings in the same system
     with ThreadPoolExecutor(8) as pool:
-        pairs = list(pool.map(book_and_start_payment,
-                              enumerate(hour_slots(count, weeks_ahead=12))))
-    print(f"{count} bookings with pending payments; paying {rate:g}/s ...", flush=True)
+        return list(pool.map(book_and_start_payment, enumerate(hour_slots(count))))
 
-    cpu_before = bench.cpu_seconds()
+
+def pay(bench, pairs, clients, rate=None):
+    """Pay every payment at the mock checkout, `rate` a second (None: as fast as `clients`
+    threads go). Returns the seconds it took and how many payments left late."""
     started = time.monotonic()
     late = []
 
-    def pay(i):
-        delay = started + i / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            late.append(-delay)
-        answer = client.request("POST", f"/mock-checkout/{pairs[i][1]}",
-                                data={"card_number": PAYING_CARD}, allow_redirects=False)
+    def pay_one(i):
+        if rate:
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                late.append(-delay)
+        answer = bench.client.request("POST", f"/mock-checkout/{pairs[i][1]}",
+                                      data={"card_number": PAYING_CARD}, allow_redirects=False)
         assert answer.status_code == 303, answer.text
 
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(pay, range(count)))
-    offered = time.monotonic() - started
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(pay_one, range(len(pairs))))
+    return time.monotonic() - started, len(late)
 
+
+def wait_for_lags(bench, pairs, last, timeout=120):
+    """Poll until every booking has its `last` timestamp (or the timeout); the rows."""
     engines = {name: create_engine(uri) for name, uri in bench.uris.items()}
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     try:
         while True:
             rows = lag_rows(engines, pairs)
-            if all(r["notified"] for r in rows.values()) or time.monotonic() > deadline:
-                break
+            if all(r[last] for r in rows.values()) or time.monotonic() > deadline:
+                return rows
             time.sleep(0.5)
     finally:
         for engine in engines.values():
             engine.dispose()
+
+
+def lags(rows, key):
+    return [(r[key] - r["webhook"]).total_seconds() * 1000
+            for r in rows.values() if r[key] and r["webhook"]]
+
+
+def measure(bench, count, rate):
+    """The steady flow: `count` bookings paid at `rate` a second."""
+    pairs = pending_payments(bench, count, "Bench flow hall")
+    print(f"{count} bookings with pending payments; paying {rate:g}/s ...", flush=True)
+    cpu_before = bench.cpu_seconds()
+    offered, late = pay(bench, pairs, clients=16, rate=rate)
+    rows = wait_for_lags(bench, pairs, "notified")
     cpu_after = bench.cpu_seconds()
-
-    def lags(key):
-        return [(r[key] - r["webhook"]).total_seconds() * 1000
-                for r in rows.values() if r[key] and r["webhook"]]
-
     return {
         "bookings": count, "rate_per_second": rate, "offered_seconds": round(offered, 2),
-        "late_sends": len(late),
-        "confirmed_logged": len(lags("logged")), "notified": len(lags("notified")),
-        "webhook_to_published_ms": summary(lags("published")),
-        "webhook_to_confirmed_logged_ms": summary(lags("logged")),
-        "webhook_to_notification_ms": summary(lags("notified")),
+        "late_sends": late,
+        "confirmed_logged": len(lags(rows, "logged")), "notified": len(lags(rows, "notified")),
+        "webhook_to_published_ms": summary(lags(rows, "published")),
+        "webhook_to_confirmed_logged_ms": summary(lags(rows, "logged")),
+        "webhook_to_notification_ms": summary(lags(rows, "notified")),
         # what one paid booking costs each process, from checkout to the last notification
         "cpu_ms_per_paid_booking": {name: round((cpu_after[name] - cpu_before[name]) * 1000
                                                 / count, 1) for name in cpu_after},
         "at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def measure_webhooks(bench, count, clients=8):
+    """Payments' own capacity: `count` mock payments paid as fast as `clients` threads go;
+    mock webhooks accepted per second (first accepted to last payment.succeeded published)
+    and each one's lag to its payment.succeeded published."""
+    pairs = pending_payments(bench, count, "Bench webhook hall")
+    pay(bench, pairs, clients)
+    rows = wait_for_lags(bench, pairs, "published")
+    span = (max(r["published"] for r in rows.values() if r["published"]) -
+            min(r["webhook"] for r in rows.values() if r["webhook"])).total_seconds()
+    published = lags(rows, "published")
+    return {"clients": clients, "webhooks": count, "published": len(published),
+            "per_second": round(len(published) / span, 1), "latency_ms": summary(published)}
 
 
 def lag_rows(engines, pairs):

@@ -39,6 +39,8 @@ def table(result):
     add("GET availability, one hall, 31 days", api_runs["availability_31_days"])
     add("POST /api/bookings, distinct slots", api_runs["create_booking"])
     add("outbox path: commit + event → handled by a consumer", result["outbox"])
+    add("mock webhook accepted → payment.succeeded published (paid as fast as the clients go)",
+        [result["webhooks"]])
     flow_run = result["flow"]
     load = f"{flow_run['bookings']} paid at {flow_run['rate_per_second']:g}/s"
     for label, key in (("mock webhook → payment.succeeded published", "webhook_to_published_ms"),
@@ -65,11 +67,13 @@ def main(argv):
     parser.add_argument("--bookings", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--no-readme", action="store_true")
-    parser.add_argument("--only", choices=("api", "outbox", "flow"),
+    parser.add_argument("--only", choices=("api", "outbox", "webhooks", "flow"),
                         help="one benchmark, printed only (nothing written)")
     args = parser.parse_args(argv)
     benchmarks = {"api": lambda bench: api.measure(bench, args.scale),
                   "outbox": lambda bench: outbox.measure(bench, args.scale),
+                  "webhooks": lambda bench: flow.measure_webhooks(
+                      bench, max(20, int(400 * args.scale))),
                   "flow": lambda bench: flow.measure(bench, args.bookings, args.rate)}
 
     with isolated_system("run") as bench:

@@ -38,7 +38,8 @@ class EventLogItemSchema(Schema):
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
     reaction = fields.String(allow_none=True, metadata={
         "description": "what the event drove: confirm_booking, refund_slot_taken, "
-                       "refund_booking_cancelled, refund_booking; null when nothing"})
+                       "refund_booking_cancelled, refund_overpaid, refund_booking; null when "
+                       "nothing"})
     outcome = fields.String(allow_none=True, metadata={
         "description": "how the reaction went (or why there was none), for people"})
     attempts = fields.Integer(metadata={"description": "tries of its reaction so far"})

@@ -664,6 +664,9 @@ class Booking:
     hold_expires_at: datetime | None = None
     payment_ids: list[str] = field(default_factory=list)
     customer: dict = field(default_factory=dict)
+    # payment id -> kopecks it paid beyond the price (two payments paid side by side); kept
+    # out of amount_paid, to be refunded
+    overpaid: dict = field(default_factory=dict)
 
     def __post_init__(self):
         _require_aware(self.start, "start")
@@ -675,6 +678,7 @@ class Booking:
         for name in ("price_total", "prepayment_amount", "amount_paid"):
             _require_count(getattr(self, name), name)
         self.payment_ids = list(self.payment_ids)
+        self.overpaid = dict(self.overpaid or {})
 
     @classmethod
     def place(cls, id, hall: Hall, rules: Rules, start: datetime, end: datetime, now: datetime,
@@ -715,6 +719,8 @@ class Booking:
 
         A pending booking whose hold has expired is confirmed too: the caller has made sure
         its slot is still free. A confirmed booking takes further payments (the remainder).
+        What a payment brings beyond the price is not counted as paid: it is recorded in
+        `overpaid` under the payment's id, fixed now, whatever order payments arrive in.
         """
         _require_aware(now, "now")
         if payment_id in self.payment_ids:
@@ -727,7 +733,10 @@ class Booking:
                                        {"amount": ["must be a positive whole number of kopecks"]})
         if self.status not in BookingStatus.ACTIVE:
             raise self._refuse("confirm", "only a pending or confirmed booking takes a payment")
-        self.amount_paid += amount
+        beyond = min(amount, max(0, self.amount_paid + amount - self.price_total))
+        if beyond:
+            self.overpaid[payment_id] = beyond
+        self.amount_paid += amount - beyond
         self.payment_ids.append(payment_id)
         self.status = BookingStatus.CONFIRMED
         return True

@@ -42,6 +42,7 @@ class BookingRow(Base):
     currency = Column(Text, nullable=False)
     hold_expires_at = Column(DateTime(timezone=True))
     payment_ids = Column(JSONB, nullable=False, server_default="[]")
+    overpaid = Column(JSONB, nullable=False, server_default="{}")  # payment id -> kopecks
     customer = Column(JSONB, nullable=False)
     comment = Column(Text)
     access_token_hash = Column(Text, nullable=False)

@@ -223,12 +223,16 @@ def list_bookings(session, rules, filters):
 
 def confirm_booking(session, rules, booking_id, payment_id, amount, now):
     """Apply a payment; idempotent per payment_id. Emits booking.confirmed when the booking
-    becomes confirmed, booking.payment_recorded for a later payment (the remainder)."""
+    becomes confirmed, booking.payment_recorded for a later payment (the remainder).
+
+    The answer is the booking with `overpaid`: what this payment brought beyond the price
+    (0 mostly), for the caller to refund; a repeat answers the same."""
     row = store.load_booking_row(session, booking_id, for_update=True)
     hall_row = store.load_hall_row(session, row.hall_id)
     booking = store.booking_from_row(row)
     if payment_id in booking.payment_ids:
-        return booking_view(row, hall_row.name, rules.tz)
+        return {**booking_view(row, hall_row.name, rules.tz),
+                "overpaid": booking.overpaid.get(payment_id, 0)}
     was = booking.status
     if booking.status == BookingStatus.EXPIRED:
         # The money came after the hold ran out: take the slot back if nobody else has.
@@ -240,19 +244,26 @@ def confirm_booking(session, rules, booking_id, payment_id, amount, now):
     view = booking_view(row, hall_row.name, rules.tz)
     _record(session, "booking.confirmed" if was != BookingStatus.CONFIRMED
             else "booking.payment_recorded", {**view, "refund_due": None})
-    return view
+    return {**view, "overpaid": booking.overpaid.get(payment_id, 0)}
 
 
 def confirm_at_desk(session, rules, booking_id, data, now):
     """An operator records money taken at the desk (default: everything still due)."""
     data = load(ConfirmBookingSchema, data)
     row = store.load_booking_row(session, booking_id)
-    amount = data.get("amount", row.price_total - row.amount_paid)
-    if amount <= 0:
-        raise BookingRuleViolation("Nothing is due on this booking.",
-                                   {"amount": ["the booking is paid in full"]})
     payment_id = data.get("payment_id") or f"desk:{uuid.uuid4()}"
-    return confirm_booking(session, rules, booking_id, payment_id, amount, now)
+    due = row.price_total - row.amount_paid
+    amount = data.get("amount", due)
+    if payment_id not in row.payment_ids:  # a repeat changes nothing and answers the same
+        if due <= 0:
+            raise BookingRuleViolation("Nothing is due on this booking.",
+                                       {"amount": ["the booking is paid in full"]})
+        if amount > due:  # at the desk the change is given back, not recorded
+            raise BookingRuleViolation(f"Only {due} kopecks are due on this booking.",
+                                       {"amount": [f"must be at most {due}"]})
+    view = confirm_booking(session, rules, booking_id, payment_id, amount, now)
+    view.pop("overpaid")  # never more than due at the desk
+    return view
 
 
 def cancel_booking(session, rules, booking_id, by, now, access_token=None, reason=None):

@@ -109,7 +109,8 @@ class BookingService(Pingable):
     def confirm_booking(self, booking_id, payment_id, amount):
         """Record a payment of `amount` kopecks and confirm. Idempotent per payment_id.
         An expired hold is confirmed if its slot is still free, else SlotTaken (refund it).
-        Emits booking.confirmed (or booking.payment_recorded for a later payment)."""
+        Emits booking.confirmed (or booking.payment_recorded for a later payment). The
+        answer's `overpaid`: what this payment brought beyond the price (refund it)."""
         with self.db.get_session() as session:
             return operations.confirm_booking(session, self.rules, booking_id, payment_id,
                                               amount, now())

@@ -56,7 +56,8 @@ def booking_from_row(row):
                    status=row.status, price_total=row.price_total,
                    prepayment_amount=row.prepayment_amount, amount_paid=row.amount_paid,
                    currency=row.currency, hold_expires_at=row.hold_expires_at,
-                   payment_ids=row.payment_ids, customer=row.customer)
+                   payment_ids=row.payment_ids, customer=row.customer,
+                   overpaid=row.overpaid)
 
 
 def insert_booking(session, booking, hall, access_token_hash, comment):
@@ -104,6 +105,7 @@ def apply_booking(row, booking, **extra):
     row.status = booking.status
     row.amount_paid = booking.amount_paid
     row.payment_ids = list(booking.payment_ids)
+    row.overpaid = dict(booking.overpaid)
     row.updated_at = func.now()
     for name, value in extra.items():
         setattr(row, name, value)

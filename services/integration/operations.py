@@ -23,6 +23,7 @@ LOGGED, DONE, FAILED, DEAD = "logged", "done", "failed", "dead"
 CONFIRM_BOOKING = "confirm_booking"
 REFUND_SLOT_TAKEN = "refund_slot_taken"
 REFUND_BOOKING_CANCELLED = "refund_booking_cancelled"
+REFUND_OVERPAID = "refund_overpaid"
 REFUND_BOOKING = "refund_booking"
 
 # What an event with nothing to do is logged with, when there is something to say.
@@ -83,33 +84,42 @@ def _done(session, event, reaction, outcome):
 def confirm_paid_booking(session, event, booking, payments):
     """payment.succeeded: confirm the booking (idempotent per payment_id). If the hold had
     expired and its slot was taken meanwhile, or the booking was cancelled before the money
-    came, refund the payment in full (idempotent per request_id)."""
+    came, refund the payment in full; if the payment took the booking past its price (two
+    payments paid side by side: a prepayment and a full one), refund what it paid beyond.
+    Refunds are idempotent per request_id."""
     paid = event["payload"]
     try:
         view = booking.confirm_booking(paid["booking_id"], paid["payment_id"], paid["amount"])
     except SlotTaken as exc:
         why = f"the hold had expired and its slot was taken ({exc.message})"
-        outcome = _refund_in_full(event, payments, REFUND_SLOT_TAKEN, "slot-taken", why)
+        outcome = _refund(event, payments, REFUND_SLOT_TAKEN, "slot-taken", why)
         return _done(session, event, REFUND_SLOT_TAKEN, outcome)
     except InvalidTransition as exc:
         if exc.details.get("status") != "cancelled":
             raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
         why = "the booking was cancelled before the payment arrived"
-        outcome = _refund_in_full(event, payments, REFUND_BOOKING_CANCELLED, "booking-cancelled",
-                                  why)
+        outcome = _refund(event, payments, REFUND_BOOKING_CANCELLED, "booking-cancelled", why)
         return _done(session, event, REFUND_BOOKING_CANCELLED, outcome)
     except Exception as exc:
         raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
-    _done(session, event, CONFIRM_BOOKING,
-          f"booking {view['status']}: {view['amount_paid']} of {view['price_total']} "
-          f"{view['currency']} kopecks paid")
+    confirmed = (f"booking {view['status']}: {view['amount_paid']} of {view['price_total']} "
+                 f"{view['currency']} kopecks paid")
+    # what this payment brought beyond the price, as the booking fixed it when it applied
+    # the payment (so a retry, or payments in any order, never refunds twice)
+    overpaid = view.get("overpaid", 0)
+    if overpaid > 0:
+        why = f"it paid {overpaid} kopecks beyond the booking's price"
+        outcome = _refund(event, payments, REFUND_OVERPAID, "overpaid", why, amount=overpaid)
+        return _done(session, event, REFUND_OVERPAID, f"{confirmed}; {outcome}")
+    _done(session, event, CONFIRM_BOOKING, confirmed)
 
 
-def _refund_in_full(event, payments, reaction, key, why):
+def _refund(event, payments, reaction, key, why, amount=None):
+    """Refund this event's payment (in full when `amount` is None)."""
     paid = event["payload"]
     try:
-        result = payments.refund(paid["payment_id"], None,
-                                 reason=f"Refunded in full: {why}.",
+        result = payments.refund(paid["payment_id"], amount,
+                                 reason=f"Refunded{' in full' if amount is None else ''}: {why}.",
                                  request_id=f"{event['event_id']}:{key}")
     except Exception as exc:
         raise ReactionFailed(reaction, f"{why}; the refund failed: {describe(exc)}") from exc

@@ -255,3 +255,30 @@ def test_operator_refunds_partially_then_fully_and_never_more(api, booking, watc
         [e for e in seen if e["routing_key"] == "payment.refunded"]) >= 2)
     assert [e["body"]["payload"]["refunded_amount"] for e in refunded
             if e["routing_key"] == "payment.refunded"] == [100000, payment["amount"]]
+
+
+def test_two_payments_paid_side_by_side_count_the_price_once_and_the_excess_goes_back(
+        api, booking):
+    """A customer opens a prepayment and a full payment and pays both: the booking is paid
+    in full, and what the second one brought beyond the price is refunded from it."""
+    prepayment = start_payment(api, booking, kind="prepayment", gateway="mock")
+    full = start_payment(api, booking, kind="full", gateway="mock")
+    assert full["amount"] == booking["price_total"]
+    for payment in (prepayment, full):
+        paid = api.session.post(payment["confirmation_url"],
+                                data={"card_number": PAYING_CARD}, allow_redirects=False)
+        assert paid.status_code == 303
+        assert wait_until(lambda: status_of(api, payment["id"]) != "pending", seconds=15)
+
+    def settled():
+        return api.get(f"/api/payments/{full['id']}", admin=True).json()
+
+    assert wait_until(lambda: settled()["status"] == "partially_refunded", seconds=20)
+    assert settled()["refunded_amount"] == booking["prepayment_amount"]
+    assert status_of(api, prepayment["id"]) == "succeeded"
+    seen = api.get(f"/api/bookings/{booking['id']}", token=booking["access_token"]).json()
+    assert (seen["status"], seen["amount_paid"], seen["remaining_due"]) == (
+        "confirmed", booking["price_total"], 0)
+    [logged] = [item for item in api.get("/api/integrations/events", admin=True, params={
+        "payment_id": full["id"], "type": "payment.succeeded"}).json()["items"]]
+    assert (logged["status"], logged["reaction"]) == ("done", "refund_overpaid")

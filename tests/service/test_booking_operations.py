@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from services.booking import operations
 from services.booking.domain import Rules
-from services.booking.exceptions import BookingNotFound, HallNotFound, SlotTaken
+from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
+                                         SlotTaken)
 from services.common.errors import AccessDenied, InvalidRequest, InvalidTransition
 
 MSK = timezone(timedelta(hours=3))
@@ -123,6 +124,32 @@ def test_confirm_is_idempotent_per_payment_and_a_prepayment_leaves_the_rest_due(
     session.commit()
     assert rest["remaining_due"] == 0
     assert len(events(session, "booking.payment_recorded", booking["id"])) == 1
+
+
+def test_a_payment_beyond_the_price_answers_what_it_overpaid_every_time(session, rules, hall):
+    booking = create(session, rules, hall, at(10), at(12))
+    now = NOW + timedelta(minutes=5)
+    full = operations.confirm_booking(session, rules, booking["id"], "pay-full", 400000, now)
+    pre = operations.confirm_booking(session, rules, booking["id"], "pay-pre", 120000, now)
+    again = operations.confirm_booking(session, rules, booking["id"], "pay-pre", 120000, now)
+    session.commit()
+    assert (full["overpaid"], pre["overpaid"], again["overpaid"]) == (0, 120000, 120000)
+    assert again["amount_paid"] == 400000 and again["remaining_due"] == 0
+    assert operations.get_booking(session, rules, booking["id"])["amount_paid"] == 400000
+
+
+def test_at_the_desk_no_more_than_is_due_is_taken_and_a_repeat_is_harmless(session, rules, hall):
+    booking = create(session, rules, hall, at(10), at(12))
+    with pytest.raises(BookingRuleViolation) as refused:
+        operations.confirm_at_desk(session, rules, booking["id"], {"amount": 400001}, NOW)
+    assert refused.value.details == {"amount": ["must be at most 400000"]}
+    desk = {"amount": 400000, "payment_id": "desk-receipt-17"}
+    paid = operations.confirm_at_desk(session, rules, booking["id"], desk, NOW)
+    again = operations.confirm_at_desk(session, rules, booking["id"], desk, NOW)
+    session.commit()
+    assert paid == again and paid["amount_paid"] == 400000 and "overpaid" not in paid
+    with pytest.raises(BookingRuleViolation):
+        operations.confirm_at_desk(session, rules, booking["id"], {}, NOW)
 
 
 def test_an_unpaid_hold_expires_and_frees_its_slot(session, rules, hall):

@@ -35,15 +35,15 @@ def session(engine):
 
 
 class FakeBooking:
-    def __init__(self, error=None):
-        self.calls, self.error = [], error
+    def __init__(self, error=None, overpaid=0):
+        self.calls, self.error, self.overpaid = [], error, overpaid
 
     def confirm_booking(self, booking_id, payment_id, amount):
         self.calls.append((booking_id, payment_id, amount))
         if self.error:
             raise self.error
         return {"status": "confirmed", "amount_paid": amount, "price_total": 3 * amount,
-                "currency": "RUB"}
+                "currency": "RUB", "overpaid": self.overpaid}
 
 
 class FakePayments:
@@ -104,6 +104,18 @@ def test_a_payment_whose_slot_was_taken_is_refunded_in_full_under_its_own_reques
     assert (logged["status"], logged["reaction"]) == ("done", "refund_slot_taken")
     assert "the hold had expired and its slot was taken" in logged["outcome"]
     assert "refund r1 of 1000 kopecks (succeeded)" in logged["outcome"]
+
+
+def test_what_a_payment_brought_beyond_the_price_is_refunded_under_its_own_request_id(session):
+    event, payments = payment_succeeded(amount=1500), FakePayments()
+    operations.confirm_paid_booking(session, event, FakeBooking(overpaid=1500), payments)
+    [(method, payment_id, amount, reason, request_id)] = payments.calls
+    assert (method, payment_id, amount) == ("refund", event["payload"]["payment_id"], 1500)
+    assert request_id == f"{event['event_id']}:overpaid"
+    assert "beyond the booking's price" in reason
+    logged = entry(session, event)
+    assert (logged["status"], logged["reaction"]) == ("done", "refund_overpaid")
+    assert logged["outcome"].startswith("booking confirmed: 1500 of 4500 RUB kopecks paid; ")
 
 
 def test_a_payment_for_a_cancelled_booking_is_refunded_but_not_one_for_a_completed_one(session):

@@ -655,6 +655,30 @@ def test_remainder_payment_is_added_to_a_confirmed_booking():
     assert booking.payment_ids == ["pay-1", "pay-2"]
 
 
+@pytest.mark.parametrize("order", [("pre", "full"), ("full", "pre")])
+def test_what_two_payments_bring_beyond_the_price_is_kept_apart_whatever_their_order(order):
+    """A prepayment and a full payment paid side by side: the booking counts the price once;
+    the excess is fixed on the payment that brought it, and a repeat changes nothing."""
+    amounts = {"pre": 210_000, "full": 700_000}
+    booking = placed()
+    first, second = order
+    booking.confirm(first, amounts[first], at(MONDAY, 12, 5))
+    assert booking.overpaid == {}
+    booking.confirm(second, amounts[second], at(MONDAY, 12, 6))
+    assert booking.amount_paid == 700_000 and booking.remaining_due == 0
+    assert booking.overpaid == {second: min(amounts[second], 210_000)}
+    assert booking.confirm(second, amounts[second], at(MONDAY, 12, 7)) is False
+    assert booking.overpaid == {second: min(amounts[second], 210_000)}
+    assert booking.amount_paid + sum(booking.overpaid.values()) == 910_000
+
+
+def test_a_payment_to_a_booking_paid_in_full_is_all_overpaid():
+    booking = placed()
+    booking.confirm("pay-1", 700_000, at(MONDAY, 12, 5))
+    booking.confirm("pay-2", 210_000, at(MONDAY, 12, 6))
+    assert booking.amount_paid == 700_000 and booking.overpaid == {"pay-2": 210_000}
+
+
 def test_payment_after_the_hold_expired_still_confirms():
     booking = placed()
     late = at(MONDAY, 13)

@@ -14,8 +14,10 @@ class NotificationsApi:
         return self.notifications.list_notifications(**query)
 
     @api("POST", "/api/notifications/send", tag=TAG, auth="admin", body=SendNotificationSchema,
-         response=NotificationListSchema, status=202, errors=[404],
+         response=NotificationListSchema, status=202, errors=[404, 409],
          summary="Send {channel, recipient, text} or a template for a booking's customer "
-                 "{booking_id, template}; answered at once, delivered by the courier")
+                 "{booking_id, template}; answered at once, delivered by the courier. An "
+                 "Idempotency-Key header makes a repeat send nothing and answer the first")
     def send_notification(self, request, body):
-        return self.notifications.send(**body)
+        return self.notifications.send(**body,
+                                       request_id=request.headers.get("Idempotency-Key"))

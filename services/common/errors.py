@@ -46,6 +46,12 @@ class Conflict(StudioError):
     code = "conflict"
 
 
+class IdempotencyKeyReused(Conflict):
+    """The same Idempotency-Key (request id) came with a different request."""
+
+    code = "idempotency_key_reused"
+
+
 class InvalidTransition(Conflict):
     """The object is in a state that does not allow this move."""
 

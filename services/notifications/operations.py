@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 
 from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
-from services.common.errors import NotFound, ServiceUnavailable
+from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.outbox import record_event
 from services.notifications import store
 from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
@@ -275,16 +275,34 @@ def parse_send_request(data):
     return request
 
 
-def send(session, settings, request, booking, now):
+# Manual sends with a request id get an event id derived from it: a repeat finds its rows.
+MANUAL_SEND_NAMESPACE = uuid.UUID("0b5c7c1e-3f4d-4b8e-9a57-6a8f0c2d9e41")
+
+
+def send(session, settings, request, booking, now, request_id=None):
     """Record an operator's message (pending; the courier sends it); returns {items}.
-    `booking` is the booking (get_booking) when a template is asked for. Each call is a new
-    message: sending the same thing twice sends it twice."""
-    event_id = str(uuid.uuid4())
+    `booking` is the booking (get_booking) when a template is asked for. With a request_id
+    (the Idempotency-Key) a repeat sends nothing and answers the first call's messages; the
+    same request_id with another request is IdempotencyKeyReused. Without one, each call is
+    a new message."""
+    if request_id:
+        event_id = str(uuid.uuid5(MANUAL_SEND_NAMESPACE, str(request_id)))
+        earlier = store.notifications_of_event(session, event_id)
+        if earlier:
+            if not all(_same_manual_send(row, request) for row in earlier):
+                raise IdempotencyKeyReused("This Idempotency-Key was used for another message.",
+                                           {"request_id": request_id})
+            return {"items": [notification_view(row, settings) for row in earlier]}
+    else:
+        event_id = str(uuid.uuid4())
     if "text" in request:
         row = store.add_notification(
             session, now, event_id=event_id, booking_id=request.get("booking_id"),
             channel=request["channel"], recipient=request["recipient"], audience="direct",
             template=FREE_TEXT, text=request["text"])
+        if row is None:  # the same request id, sent at the same moment: the other one won
+            return {"items": [notification_view(row, settings)
+                              for row in store.notifications_of_event(session, event_id)]}
         store.wake_couriers(session)
         return {"items": [notification_view(row, settings)]}
 
@@ -300,7 +318,18 @@ def send(session, settings, request, booking, now):
                            booking_id=context["booking_id"], context=context,
                            recipients=recipients, template=request["template"],
                            audience="customer")
+    if not rows:  # the same request id, sent at the same moment: the other one won
+        rows = store.notifications_of_event(session, event_id)
     return {"items": [notification_view(row, settings) for row in rows]}
+
+
+def _same_manual_send(row, request):
+    if "text" in request:
+        return ((row.channel, row.recipient, row.text, row.template)
+                == (request["channel"], request["recipient"], request["text"], FREE_TEXT))
+    return (row.template == request["template"]
+            and str(row.booking_id) == str(request["booking_id"])
+            and request.get("channel") in (None, row.channel))
 
 
 # --- delivery -----------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ class NotificationsService(Pingable, ReliableConsumer):
             return operations.list_notifications(session, self.settings, filters)
 
     @rpc
-    def send(self, channel=None, recipient=None, text=None, booking_id=None, template=None):
+    def send(self, channel=None, recipient=None, text=None, booking_id=None, template=None,
+             request_id=None):
         """Send a message now; returns {items: [the recorded notifications]}, pending until
         the courier has sent them (watch them with list_notifications).
 
@@ -117,13 +118,16 @@ class NotificationsService(Pingable, ReliableConsumer):
         the booking as the booking service has it: send(booking_id=..., template=
         "booking_confirmed"|"booking_cancelled"|"booking_expired"|"reminder",
         channel=optional, to use only that one of the customer's channels).
-        Not idempotent: each call is a new message. Emits notification.sent or
-        notification.failed once delivered or given up on. Raises InvalidNotification,
-        UnknownTemplate, NoRecipient, BookingNotFound."""
+        With request_id (any string, e.g. a UUID) a repeat of the call sends nothing and
+        answers the first call's messages; without, each call is a new message. Emits
+        notification.sent or notification.failed once delivered or given up on. Raises
+        InvalidNotification, UnknownTemplate, NoRecipient, BookingNotFound,
+        IdempotencyKeyReused."""
         request = operations.parse_send_request(dict(
             channel=channel, recipient=recipient, text=text, booking_id=booking_id,
             template=template))
         booking = (self.booking.get_booking(request["booking_id"])
                    if "template" in request else None)
         with self.db.get_session() as session:
-            return operations.send(session, self.settings, request, booking, now())
+            return operations.send(session, self.settings, request, booking, now(),
+                                   request_id=request_id)

@@ -27,6 +27,11 @@ def add_notification(session, now, **fields):
     return None if row_id is None else session.get(NotificationRow, row_id)
 
 
+def notifications_of_event(session, event_id):
+    return session.scalars(select(NotificationRow).where(NotificationRow.event_id == event_id)
+                           .order_by(NotificationRow.id)).all()
+
+
 def wake_couriers(session):
     """The couriers look for due notifications right after this transaction commits."""
     session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})

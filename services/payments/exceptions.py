@@ -3,8 +3,8 @@
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-from services.common.errors import (AccessDenied, Conflict, InvalidRequest, NotFound,
-                                    ServiceUnavailable)
+from services.common.errors import (AccessDenied, Conflict, IdempotencyKeyReused,
+                                    InvalidRequest, NotFound, ServiceUnavailable)
 
 __all__ = [
     "BookingNotPayable",
@@ -36,12 +36,6 @@ class BookingNotPayable(Conflict):
     full, or (for a prepayment) paid already."""
 
     code = "booking_not_payable"
-
-
-class IdempotencyKeyReused(Conflict):
-    """The same Idempotency-Key came with a different request."""
-
-    code = "idempotency_key_reused"
 
 
 class PaymentInProgress(Conflict):

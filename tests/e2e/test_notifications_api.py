@@ -112,6 +112,21 @@ def test_an_operator_sends_a_text_and_sees_it_sent(api):
     assert done["text"] == "Ключи у охраны" and done["attempts"] == 1 and done["sent_at"]
 
 
+def test_an_idempotency_key_makes_a_repeated_send_one_message(api):
+    chat = str(uuid.uuid4().int % 10 ** 9)
+    body = {"channel": "telegram", "recipient": chat, "text": "Зал готов"}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.post("/api/notifications/send", admin=True, json=body, headers=dict(key))
+    again = api.post("/api/notifications/send", admin=True, json=body, headers=dict(key))
+    assert first.status_code == again.status_code == 202
+    assert [i["id"] for i in again.json()["items"]] == [i["id"] for i in first.json()["items"]]
+    other = api.post("/api/notifications/send", admin=True, headers=dict(key),
+                     json={**body, "text": "Зал не готов"})
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+    assert len([i for i in listed(api, channel="telegram", limit=200)["items"]
+                if i["recipient"] == chat]) == 1
+
+
 def test_an_operator_sends_a_template_to_a_bookings_customer(api, hall):
     booking = book(api, hall, "15:00", "16:00", email="remind@example.com",
                    telegram_chat_id="5550456")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from contracts.events import make_envelope
 from contracts.notifications import NotificationEventPayloadSchema
 from services.common.config import db_uri
-from services.common.errors import NotFound, ServiceUnavailable
+from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.inbox import process_event
 from services.common.migrate import drop_database, upgrade
 from services.notifications import operations
@@ -467,6 +467,30 @@ def test_an_operator_sends_a_template_to_the_bookings_customer(session):
     assert item["booking_id"] == view["id"] and "«Белый зал»" in item["text"]
     # Each send is its own message.
     assert len(operations.send(session, SETTINGS, request, view, NOW)["items"]) == 1
+
+
+def test_a_send_with_a_request_id_is_recorded_once_and_its_repeat_answers_the_same(session):
+    text = operations.parse_send_request({"channel": "telegram", "recipient": "4242",
+                                          "text": "Ключи у охраны"})
+    key = str(uuid.uuid4())
+    first = operations.send(session, SETTINGS, text, None, NOW, request_id=key)
+    again = operations.send(session, SETTINGS, text, None, NOW, request_id=key)
+    assert first == again and len(first["items"]) == 1
+    other = {**text, "text": "Ключи у администратора"}
+    with pytest.raises(IdempotencyKeyReused):
+        operations.send(session, SETTINGS, other, None, NOW, request_id=key)
+
+    payload = booking_payload()
+    view = {**payload, "id": payload.pop("booking_id")}
+    reminder = operations.parse_send_request({"booking_id": view["id"], "template": "reminder"})
+    key = str(uuid.uuid4())
+    sent = operations.send(session, SETTINGS, reminder, view, NOW, request_id=key)
+    assert operations.send(session, SETTINGS, reminder, view, NOW, request_id=key) == sent
+    with pytest.raises(IdempotencyKeyReused):
+        operations.send(session, SETTINGS, {**reminder, "template": "booking_confirmed"}, view,
+                        NOW, request_id=key)
+    assert len(operations.send(session, SETTINGS, reminder, view, NOW)["items"]) == len(
+        sent["items"])  # without a request id: a new message
 
 
 def test_a_template_for_a_customer_without_that_channel_is_refused(session):

@@ -591,6 +591,8 @@ def _send_refund(sessions, gateways, refund_id, now, retry):
         result = None
         if retry and not provider_refunds_are_idempotent(provider):
             result = _refund_seen_by_provider(provider, payment, refund_row)
+        elif retry and refund_row.provider_refund_id:
+            result = provider.fetch_refund(refund_row.provider_refund_id)
         if result is None:
             result = provider.refund(refund_row.id, payment.provider_payment_id,
                                      refund_row.amount, payment.currency)
@@ -623,6 +625,25 @@ def apply_refund_result(session, payment, refund_row, result, now):
     elif result.status == REFUND_FAILED:
         refund_row.status = "failed"  # the reservation is released
     # else the provider is still working on it: it stays pending, its amount reserved
+
+
+def reconcile_refunds(sessions, gateways, settings, now, limit=50):
+    """Refunds still pending reconcile_after since their last word from the provider (the
+    provider was slow, or did not answer): ask again, by the refund's own id where the
+    provider has one, else by sending it again under the same key. Returns
+    {refund_id: status after}."""
+    with sessions() as session:
+        due = store.pending_refunds_due(session, now - settings.reconcile_after, limit)
+    outcomes = {}
+    for refund_id in due:
+        try:
+            outcomes[refund_id] = _send_refund(sessions, gateways, refund_id, now,
+                                               retry=True)["refund"]["status"]
+        except PaymentProviderFailed:
+            outcomes[refund_id] = "pending"
+            with sessions() as session:  # not again before the next reconcile_after
+                session.get(RefundRow, refund_id, with_for_update=True).updated_at = now
+    return outcomes
 
 
 def provider_refunds_are_idempotent(provider):

@@ -174,4 +174,6 @@ class PaymentsService(Pingable, ReliableConsumer):
     def reconcile_pending(self):
         operations.reconcile(self._sessions, self.providers.gateways, self.providers.settings,
                              now())
+        operations.reconcile_refunds(self._sessions, self.providers.gateways,
+                                     self.providers.settings, now())
         operations.forget_idempotency_keys(self._sessions, self.providers.settings, now())

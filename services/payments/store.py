@@ -170,6 +170,14 @@ def refunds_of(session, payment_id):
                            .order_by(RefundRow.created_at, RefundRow.id)).all()
 
 
+def pending_refunds_due(session, not_updated_since, limit):
+    """Ids of refunds pending with no word from their provider since `not_updated_since`."""
+    return session.scalars(
+        select(RefundRow.id).where(RefundRow.status == "pending",
+                                   RefundRow.updated_at <= not_updated_since)
+        .order_by(RefundRow.updated_at).limit(limit)).all()
+
+
 def amount_being_refunded(session, payment_id):
     """Kopecks of refunds sent (or about to be) whose outcome is not known yet: reserved."""
     return session.scalar(select(func.coalesce(func.sum(RefundRow.amount), 0)).where(

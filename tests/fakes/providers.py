@@ -156,6 +156,9 @@ class FakeYooKassa(LocalServer, _Delivering):
         self.requests_seen = []
         self.deliveries = []
         self._outbox = []
+        # True: refunds are answered `pending` and succeed only at settle_refunds(), as
+        # YooKassa's do when the bank takes its time
+        self.refunds_pending = False
 
     @property
     def api_url(self):
@@ -192,6 +195,11 @@ class FakeYooKassa(LocalServer, _Delivering):
             if payment is None:
                 return self._error(404, "not_found", "Payment not found")
             return _json(200, payment)
+        if method == "GET" and path.startswith("/v3/refunds/"):
+            refund = self.refunds.get(path.rsplit("/", 1)[1])
+            if refund is None:
+                return self._error(404, "not_found", "Refund not found")
+            return _json(200, refund)
         if method == "POST" and path in ("/v3/payments", "/v3/refunds"):
             return self._idempotent(path, headers, body)
         return self._error(404, "not_found", f"No such method {method} {path}")
@@ -268,20 +276,40 @@ class FakeYooKassa(LocalServer, _Delivering):
         if payment["status"] != "succeeded":
             return self._error(400, "invalid_request", "Only a succeeded payment can be refunded", "payment_id")
         refunded = Decimal((payment.get("refunded_amount") or {}).get("value", "0"))
+        being_refunded = sum(Decimal(r["amount"]["value"]) for r in self.refunds.values()
+                             if r["payment_id"] == payment["id"] and r["status"] == "pending")
         asked = Decimal(request["amount"]["value"])
-        if refunded + asked > Decimal(payment["amount"]["value"]):
+        if refunded + being_refunded + asked > Decimal(payment["amount"]["value"]):
             return self._error(400, "invalid_request", "Refund exceeds the payment", "amount")
-        payment["refunded_amount"] = {"value": f"{refunded + asked:.2f}", "currency": "RUB"}
         refund = {
             "id": str(uuid.uuid4()),
             "payment_id": payment["id"],
-            "status": "succeeded",
+            "status": "pending",
             "created_at": _now_iso(),
             "amount": request["amount"],
         }
         self.refunds[refund["id"]] = refund
-        self._outbox.append(("refund.succeeded", dict(refund)))
+        if not self.refunds_pending:
+            self._refund_done(refund)
         return _json(200, refund)
+
+    def _refund_done(self, refund):
+        payment = self.payments[refund["payment_id"]]
+        refunded = Decimal((payment.get("refunded_amount") or {}).get("value", "0"))
+        total = refunded + Decimal(refund["amount"]["value"])
+        payment["refunded_amount"] = {"value": f"{total:.2f}", "currency": "RUB"}
+        refund["status"] = "succeeded"
+        self._outbox.append(("refund.succeeded", dict(refund)))
+
+    def settle_refunds(self):
+        """The bank is done: every pending refund succeeds (and is notified)."""
+        with self.lock:
+            for refund in self.refunds.values():
+                if refund["status"] == "pending":
+                    self._refund_done(refund)
+            outbox, self._outbox = self._outbox, []
+        for event, subject in outbox:
+            self._notify(event, subject)
 
     # Test helpers: what the payer (or YooKassa) does.
     def pay(self, payment_id):

@@ -278,6 +278,40 @@ def test_yookassa_refund_partial_then_full_and_never_more(sessions, gateways, fa
             for e in refunded] == [(80000, 80000), (PRICE - 80000, PRICE)]
 
 
+def test_a_pending_yookassa_refund_is_asked_after_until_it_is_done(sessions, gateways, fakes,
+                                                                    bookings):
+    fake = fakes["yookassa"]
+    created = create(sessions, gateways, bookings, bookings.add(), "yookassa", kind="full")
+    fake.pay(payment(sessions, created["id"])["provider_payment_id"])
+    fake.refunds_pending = True
+    try:
+        started = operations.refund(sessions, gateways, created["id"], now(), amount=50000,
+                                    request_id=f"slow-{uuid.uuid4()}")
+        assert started["refund"]["status"] == "pending"
+        assert started["payment"]["status"] == "succeeded"   # nothing moved yet...
+        with pytest.raises(RefundExceedsPayment):             # ...but the amount is reserved
+            operations.refund(sessions, gateways, created["id"], now(), amount=PRICE)
+        refund_id = started["refund"]["id"]
+        later = now() + SETTINGS.reconcile_after + timedelta(seconds=1)
+        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, now()) \
+            .get(refund_id) is None                           # not due yet
+        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, later)[
+            refund_id] == "pending"                           # YooKassa: still working
+        fake.settle_refunds()
+        much_later = later + SETTINGS.reconcile_after + timedelta(seconds=1)
+        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, much_later)[
+            refund_id] == "succeeded"
+    finally:
+        fake.refunds_pending = False
+    settled = payment(sessions, created["id"])
+    assert (settled["status"], settled["refunded_amount"]) == ("partially_refunded", 50000)
+    looked_up = [r for r in fake.requests_seen
+                 if r["method"] == "GET" and r["path"].startswith("/v3/refunds/")]
+    assert len(looked_up) == 2 and len(events(sessions, created["id"], "payment.refunded")) == 1
+    assert operations.reconcile_refunds(sessions, gateways, SETTINGS, much_later + timedelta(
+        hours=1)).get(refund_id) is None                      # done: never asked again
+
+
 # --- T-Bank --------------------------------------------------------------------------------------
 
 def tinkoff_payment(sessions, gateways, bookings, fake, **kwargs):

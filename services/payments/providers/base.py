@@ -86,6 +86,11 @@ class Provider:
     def refund(self, refund_id, provider_payment_id, amount, currency):
         raise NotImplementedError
 
+    def fetch_refund(self, provider_refund_id):
+        """Where the provider has a refund of its own to look up: its state now. None where
+        it has not (sending the refund again with the same key tells instead)."""
+        return None
+
     def verify_notification(self, headers, body, query, remote_addr):
         """Return the Notification, or raise NotificationForged."""
         raise NotImplementedError

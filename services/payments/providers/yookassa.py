@@ -192,6 +192,16 @@ class YooKassaProvider(Provider):
         answer = self._call(
             "refund", lambda: _Refunds.create(request, idempotency_key=refund_id)
         )
+        return self._refund(answer)
+
+    def fetch_refund(self, provider_refund_id):
+        # a repeated create answers what it answered first: only this tells a pending
+        # refund's fate
+        return self._refund(self._call("show a refund",
+                                       lambda: _Refunds.find_one(provider_refund_id)))
+
+    @staticmethod
+    def _refund(answer):
         return ProviderRefund(
             provider_refund_id=answer.get("id"),
             status=_REFUND_STATUS.get(answer.get("status"), REFUND_PENDING),

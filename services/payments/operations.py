@@ -386,8 +386,9 @@ def settle(session, row, state, now):
     Money the provider says was taken always wins: a payment we had given up on (failed or
     canceled) that the provider reports succeeded becomes succeeded. It never does unless
     the amount and currency are exactly what we asked for; otherwise it is amount_mismatch
-    and operators are alerted (payment.amount_mismatch). Refunds are ours to move (see
-    `refund`): a provider reporting refunds changes no status here.
+    and operators are alerted (payment.amount_mismatch). Refunds are moved by `refund`,
+    except one the provider reports beyond ours (made in its dashboard): that is recorded
+    here (`_take_refunds_made_at_the_provider`).
     """
     if state.raw:
         row.provider_state = state.raw
@@ -411,6 +412,31 @@ def settle(session, row, state, now):
     elif state.status in (PARTIALLY_REFUNDED, REFUNDED) and row.status == PENDING:
         log.warning("payment %s: the provider reports refunds of a payment we never saw "
                     "succeed; left for an operator", row.id)
+    if row.status in (SUCCEEDED, PARTIALLY_REFUNDED):
+        _take_refunds_made_at_the_provider(session, row, state, now)
+
+
+def _take_refunds_made_at_the_provider(session, row, state, now):
+    """The provider counts more refunded than we have, even with our refunds under way:
+    someone refunded in the provider's dashboard. Record it as a succeeded refund, so the
+    payment, what is still refundable and the customer's message agree with the provider."""
+    reported = getattr(state, "refunded_amount", None)
+    if reported is None:
+        return
+    extra = (min(reported, row.amount) - row.refunded_amount
+             - store.amount_being_refunded(session, row.id))
+    if extra <= 0:
+        return
+    log.warning("payment %s: %d kopecks refunded at the provider, not through us", row.id,
+                extra)
+    refund_id = str(uuid.uuid4())
+    session.add(RefundRow(id=refund_id, payment_id=row.id, amount=extra, status="succeeded",
+                          reason="refunded at the provider", request_id=f"provider:{refund_id}",
+                          provider_state=state.raw or {}, created_at=now, updated_at=now))
+    row.refunded_amount += extra
+    row.status = REFUNDED if row.refunded_amount >= row.amount else PARTIALLY_REFUNDED
+    row.updated_at = now
+    _record(session, "payment.refunded", row, refund_id=refund_id, refund_amount=extra)
 
 
 def decode_body(body):

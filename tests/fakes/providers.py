@@ -301,6 +301,16 @@ class FakeYooKassa(LocalServer, _Delivering):
         refund["status"] = "succeeded"
         self._outbox.append(("refund.succeeded", dict(refund)))
 
+    def refund_in_dashboard(self, payment_id, value):
+        """A refund made by hand in YooKassa's dashboard (no API call of ours), notified."""
+        with self.lock:
+            refund = {"id": str(uuid.uuid4()), "payment_id": payment_id, "status": "pending",
+                      "created_at": _now_iso(), "amount": {"value": value, "currency": "RUB"}}
+            self.refunds[refund["id"]] = refund
+            self._refund_done(refund)
+            outbox, self._outbox = self._outbox, []
+        return [self._notify(event, subject) for event, subject in outbox]
+
     def settle_refunds(self):
         """The bank is done: every pending refund succeeds (and is notified)."""
         with self.lock:

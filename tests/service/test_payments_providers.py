@@ -312,6 +312,30 @@ def test_a_pending_yookassa_refund_is_asked_after_until_it_is_done(sessions, gat
         hours=1)).get(refund_id) is None                      # done: never asked again
 
 
+def test_a_refund_made_in_the_yookassa_dashboard_is_taken_into_account(sessions, gateways,
+                                                                        fakes, bookings):
+    fake = fakes["yookassa"]
+    created = create(sessions, gateways, bookings, bookings.add(), "yookassa", kind="full")
+    provider_id = payment(sessions, created["id"])["provider_payment_id"]
+    fake.pay(provider_id)
+    [delivery] = fake.refund_in_dashboard(provider_id, "1000.00")
+    assert delivery["status"] == 200
+    seen = payment(sessions, created["id"])
+    assert (seen["status"], seen["refunded_amount"]) == ("partially_refunded", 100000)
+    [refunded] = events(sessions, created["id"], "payment.refunded")
+    assert refunded["payload"]["refund_amount"] == 100000
+    again = fake._deliver("POST", fake.notify_url, json=fake.deliveries[-1]["json"])
+    assert again["status"] == 200                              # a repeat changes nothing
+    assert len(events(sessions, created["id"], "payment.refunded")) == 1
+    with pytest.raises(RefundExceedsPayment):                  # what is left is all we refund
+        operations.refund(sessions, gateways, created["id"], now(), amount=PRICE - 100000 + 1)
+    ours = operations.refund(sessions, gateways, created["id"], now(), request_id="dash-rest")
+    assert ours["refund"]["amount"] == PRICE - 100000
+    assert ours["payment"]["status"] == "refunded"
+    # our own refund's notification is not mistaken for another one made by hand
+    assert len(events(sessions, created["id"], "payment.refunded")) == 2
+
+
 # --- T-Bank --------------------------------------------------------------------------------------
 
 def tinkoff_payment(sessions, gateways, bookings, fake, **kwargs):

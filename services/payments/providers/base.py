@@ -35,6 +35,8 @@ class ProviderPayment:
     currency: str
     confirmation_url: str | None
     raw: dict = field(default_factory=dict)
+    # kopecks refunded so far as the provider counts them; None where it does not say
+    refunded_amount: int | None = None
 
 
 @dataclass

@@ -177,6 +177,7 @@ class SberPayProvider(Provider):
             currency=_CURRENCY_NAMES.get(str(answer.get("currency", "643")), str(answer.get("currency"))),
             confirmation_url=None,
             raw=answer,
+            refunded_amount=refunded,
         )
 
     def refund(self, refund_id, provider_payment_id, amount, currency):

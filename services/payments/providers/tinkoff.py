@@ -129,6 +129,9 @@ class TinkoffProvider(Provider):
             currency="RUB",
             confirmation_url=None,
             raw=answer,
+            # GetState names a full refund but not the sum of partial ones
+            refunded_amount=int(answer["Amount"]) if answer.get("Status") == "REFUNDED"
+            else None,
         )
 
     def refund(self, refund_id, provider_payment_id, amount, currency):

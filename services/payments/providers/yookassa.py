@@ -223,6 +223,7 @@ class YooKassaProvider(Provider):
             currency=answer["amount"]["currency"],
             confirmation_url=(answer.get("confirmation") or {}).get("confirmation_url"),
             raw=answer,
+            refunded_amount=refunded,
         )
 
     def sender_address(self, headers, remote_addr):

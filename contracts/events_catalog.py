@@ -60,6 +60,9 @@ CATALOG = (
     _payment("amount_mismatch", "An operator alert: the provider reported another amount or "
                                 "currency than was asked (reported_amount, reported_currency); "
                                 "nothing was applied."),
+    _payment("refund_failed", "An operator alert: the provider refused a refund (refund_id, "
+                              "refund_amount); the money is still the customer's and can be "
+                              "refunded again."),
     _notification("sent", "A message reached its channel (Telegram, e-mail or the log)."),
     _notification("failed", "A message could not be delivered after its last try."),
 )

@@ -103,7 +103,8 @@ class PaymentEventPayloadSchema(Schema):
     payment.failed covers a decline (status failed), a payment the provider canceled and one
     nobody paid within PAYMENTS.pending_lifetime_minutes (status canceled).
     payment.refunded adds refund_id and refund_amount (this refund; refunded_amount is the
-    total so far). payment.amount_mismatch (an operator alert) adds reported_amount and
+    total so far); so does payment.refund_failed (an operator alert: the provider refused
+    that refund). payment.amount_mismatch (an operator alert) adds reported_amount and
     reported_currency: what the provider said was paid.
     """
     payment_id = fields.String(required=True)

@@ -32,6 +32,8 @@ NOTES = {
                       "pay again",
     "payment.amount_mismatch": "nothing applied: the provider reported another amount; an "
                                "operator's matter",
+    "payment.refund_failed": "the provider refused the refund; an operator sends it again "
+                             "(payments.refund) or settles it by hand",
 }
 
 

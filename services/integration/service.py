@@ -121,6 +121,10 @@ class IntegrationService(Pingable, ReliableConsumer):
     def payment_amount_mismatch(self, session, event):
         operations.log_event(session, event)
 
+    @on_event("payments", "payment.refund_failed")
+    def payment_refund_failed(self, session, event):
+        operations.log_event(session, event)
+
     @on_event("notifications", "notification.sent")
     def notification_sent(self, session, event):
         operations.log_event(session, event)

@@ -46,6 +46,8 @@ PAYMENT_MESSAGES = {
     "payment.refunded": ("payment_refunded", "studio_payment_refunded"),
     # money that does not match the payment: the studio must look, the customer hears nothing
     "payment.amount_mismatch": (None, "studio_payment_amount_mismatch"),
+    # a refund the provider refused: the studio must act before the customer asks
+    "payment.refund_failed": (None, "studio_payment_refund_failed"),
 }
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
@@ -221,7 +223,7 @@ def find_booking(session, booking_id, ask_booking):
 
 def announce_payment_event(session, settings, event, ask_booking, now):
     """payment.failed / payment.refunded: the customer and the studio are told;
-    payment.amount_mismatch: the studio only. The booking's details come from the booking
+    payment.amount_mismatch and payment.refund_failed: the studio only. The booking's details come from the booking
     service (or our copy of it)."""
     payment = event["payload"]
     booking = find_booking(session, payment.get("booking_id"), ask_booking)

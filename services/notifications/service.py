@@ -89,6 +89,11 @@ class NotificationsService(Pingable, ReliableConsumer):
         operations.announce_payment_event(session, self.settings, event,
                                           self.booking.get_booking, now())
 
+    @on_event("payments", "payment.refund_failed")
+    def payment_refund_failed(self, session, event):
+        operations.announce_payment_event(session, self.settings, event,
+                                          self.booking.get_booking, now())
+
     @every("reminder_interval_seconds", default=60)
     def send_reminders(self):
         with self.db.get_session() as session:

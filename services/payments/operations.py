@@ -650,6 +650,10 @@ def apply_refund_result(session, payment, refund_row, result, now):
                 refund_amount=refund_row.amount)
     elif result.status == REFUND_FAILED:
         refund_row.status = "failed"  # the reservation is released
+        log.error("refund %s of payment %s: the provider refused it", refund_row.id,
+                  payment.id)
+        _record(session, "payment.refund_failed", payment, refund_id=refund_row.id,
+                refund_amount=refund_row.amount)
     # else the provider is still working on it: it stays pending, its amount reserved
 
 

@@ -311,11 +311,17 @@ class FakeYooKassa(LocalServer, _Delivering):
             outbox, self._outbox = self._outbox, []
         return [self._notify(event, subject) for event, subject in outbox]
 
-    def settle_refunds(self):
-        """The bank is done: every pending refund succeeds (and is notified)."""
+    def settle_refunds(self, refused=False):
+        """The bank is done: every pending refund succeeds (and is notified), or with
+        `refused` is canceled (YooKassa notifies no refund.canceled)."""
         with self.lock:
             for refund in self.refunds.values():
-                if refund["status"] == "pending":
+                if refund["status"] != "pending":
+                    continue
+                if refused:
+                    refund.update(status="canceled", cancellation_details={
+                        "party": "yoo_money", "reason": "rejected_by_payee"})
+                else:
                     self._refund_done(refund)
             outbox, self._outbox = self._outbox, []
         for event, subject in outbox:

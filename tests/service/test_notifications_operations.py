@@ -234,6 +234,19 @@ def test_an_amount_mismatch_alerts_the_studio_and_tells_the_customer_nothing(ses
         "Проверьте платёж: пришло 1,00\u00a0₽ вместо 1\u00a0350,00\u00a0₽")
 
 
+def test_a_refused_refund_alerts_the_studio_and_tells_the_customer_nothing(session):
+    payload = booking_payload()
+    view = {**payload, "id": payload.pop("booking_id")}
+    event = payment_event("payment.refund_failed", view["id"], status="succeeded",
+                          refunded_amount=0, refund_id="r-7", refund_amount=40000)
+    operations.announce_payment_event(session, SETTINGS, event, lambda booking_id: view, NOW)
+    alerts = rows(session, event_id=event["event_id"])
+    assert alerts and {a.audience for a in alerts} == {"studio"}  # each studio channel
+    for alert in alerts:
+        assert alert.text.startswith("Возврат не прошёл: 400,00\u00a0₽ по платежу pay-1")
+        assert "r-7" in alert.text and "«Белый зал»" in alert.text
+
+
 # --- delivery -----------------------------------------------------------------------------------
 
 def _one_pending(session, channel="telegram", recipient="424242"):

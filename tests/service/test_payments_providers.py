@@ -312,6 +312,29 @@ def test_a_pending_yookassa_refund_is_asked_after_until_it_is_done(sessions, gat
         hours=1)).get(refund_id) is None                      # done: never asked again
 
 
+def test_a_refund_the_provider_refuses_alerts_operators_and_frees_the_amount(sessions, gateways,
+                                                                           fakes, bookings):
+    fake = fakes["yookassa"]
+    created = create(sessions, gateways, bookings, bookings.add(), "yookassa", kind="full")
+    fake.pay(payment(sessions, created["id"])["provider_payment_id"])
+    fake.refunds_pending = True
+    try:
+        started = operations.refund(sessions, gateways, created["id"], now(), amount=PRICE,
+                                    request_id=f"refused-{uuid.uuid4()}")
+        fake.settle_refunds(refused=True)
+    finally:
+        fake.refunds_pending = False
+    later = now() + SETTINGS.reconcile_after + timedelta(seconds=1)
+    assert operations.reconcile_refunds(sessions, gateways, SETTINGS, later)[
+        started["refund"]["id"]] == "failed"
+    [alert] = events(sessions, created["id"], "payment.refund_failed")
+    assert (alert["payload"]["refund_id"], alert["payload"]["refund_amount"]) == (
+        started["refund"]["id"], PRICE)
+    assert payment(sessions, created["id"])["status"] == "succeeded"
+    again = operations.refund(sessions, gateways, created["id"], now(), request_id="refused-2")
+    assert again["refund"]["status"] == "succeeded" and again["refund"]["amount"] == PRICE
+
+
 def test_a_refund_made_in_the_yookassa_dashboard_is_taken_into_account(sessions, gateways,
                                                                         fakes, bookings):
     fake = fakes["yookassa"]

@@ -669,7 +669,8 @@ def reconcile_refunds(sessions, gateways, settings, now, limit=50):
         try:
             outcomes[refund_id] = _send_refund(sessions, gateways, refund_id, now,
                                                retry=True)["refund"]["status"]
-        except PaymentProviderFailed:
+        except (PaymentProviderFailed, UnknownGateway) as exc:
+            log.warning("reconcile: refund %s not settled: %s", refund_id, exc)
             outcomes[refund_id] = "pending"
             with sessions() as session:  # not again before the next reconcile_after
                 session.get(RefundRow, refund_id, with_for_update=True).updated_at = now

@@ -223,8 +223,8 @@ def find_booking(session, booking_id, ask_booking):
 
 def announce_payment_event(session, settings, event, ask_booking, now):
     """payment.failed / payment.refunded: the customer and the studio are told;
-    payment.amount_mismatch and payment.refund_failed: the studio only. The booking's details come from the booking
-    service (or our copy of it)."""
+    payment.amount_mismatch and payment.refund_failed: the studio only. The booking's
+    details come from the booking service (or our copy of it)."""
     payment = event["payload"]
     booking = find_booking(session, payment.get("booking_id"), ask_booking)
     # The payment's own fields win: its amount, currency and status are what happened.
@@ -297,16 +297,23 @@ def send(session, settings, request, booking, now, request_id=None):
             return {"items": [notification_view(row, settings) for row in earlier]}
     else:
         event_id = str(uuid.uuid4())
+    rows = _record_manual_send(session, settings, request, booking, event_id, now)
+    if not rows:  # the same request id, sent at the same moment: the other one won
+        rows = store.notifications_of_event(session, event_id)
+    return {"items": [notification_view(row, settings) for row in rows]}
+
+
+def _record_manual_send(session, settings, request, booking, event_id, now):
+    """The rows recorded now for an operator's message (none when its event id has them)."""
     if "text" in request:
         row = store.add_notification(
             session, now, event_id=event_id, booking_id=request.get("booking_id"),
             channel=request["channel"], recipient=request["recipient"], audience="direct",
             template=FREE_TEXT, text=request["text"])
-        if row is None:  # the same request id, sent at the same moment: the other one won
-            return {"items": [notification_view(row, settings)
-                              for row in store.notifications_of_event(session, event_id)]}
+        if row is None:
+            return []
         store.wake_couriers(session)
-        return {"items": [notification_view(row, settings)]}
+        return [row]
 
     context = booking_context(booking)
     recipients = choose_customer_recipients(context.get("customer"))
@@ -316,13 +323,10 @@ def send(session, settings, request, booking, now, request_id=None):
         field = "channel" if "channel" in request else "booking_id"
         raise NoRecipient("The booking's customer cannot be reached this way.",
                           {field: ["the customer gave no Telegram chat or e-mail for this"]})
-    rows = record_messages(session, settings, now, event_id=event_id,
+    return record_messages(session, settings, now, event_id=event_id,
                            booking_id=context["booking_id"], context=context,
                            recipients=recipients, template=request["template"],
                            audience="customer")
-    if not rows:  # the same request id, sent at the same moment: the other one won
-        rows = store.notifications_of_event(session, event_id)
-    return {"items": [notification_view(row, settings) for row in rows]}
 
 
 def _same_manual_send(row, request):

@@ -430,13 +430,11 @@ def _take_refunds_made_at_the_provider(session, row, state, now):
     log.warning("payment %s: %d kopecks refunded at the provider, not through us", row.id,
                 extra)
     refund_id = str(uuid.uuid4())
-    session.add(RefundRow(id=refund_id, payment_id=row.id, amount=extra, status="succeeded",
-                          reason="refunded at the provider", request_id=f"provider:{refund_id}",
-                          provider_state=state.raw or {}, created_at=now, updated_at=now))
-    row.refunded_amount += extra
-    row.status = REFUNDED if row.refunded_amount >= row.amount else PARTIALLY_REFUNDED
-    row.updated_at = now
-    _record(session, "payment.refunded", row, refund_id=refund_id, refund_amount=extra)
+    refund_row = RefundRow(id=refund_id, payment_id=row.id, amount=extra, status="succeeded",
+                           reason="refunded at the provider", request_id=f"provider:{refund_id}",
+                           provider_state=state.raw or {}, created_at=now, updated_at=now)
+    session.add(refund_row)
+    _count_refund(session, row, refund_row, now)
 
 
 def decode_body(body):
@@ -642,12 +640,7 @@ def apply_refund_result(session, payment, refund_row, result, now):
     refund_row.updated_at = now
     if result.status == REFUND_SUCCEEDED:
         refund_row.status = "succeeded"
-        payment.refunded_amount += refund_row.amount
-        payment.status = REFUNDED if payment.refunded_amount >= payment.amount \
-            else PARTIALLY_REFUNDED
-        payment.updated_at = now
-        _record(session, "payment.refunded", payment, refund_id=refund_row.id,
-                refund_amount=refund_row.amount)
+        _count_refund(session, payment, refund_row, now)
     elif result.status == REFUND_FAILED:
         refund_row.status = "failed"  # the reservation is released
         log.error("refund %s of payment %s: the provider refused it", refund_row.id,
@@ -655,6 +648,16 @@ def apply_refund_result(session, payment, refund_row, result, now):
         _record(session, "payment.refund_failed", payment, refund_id=refund_row.id,
                 refund_amount=refund_row.amount)
     # else the provider is still working on it: it stays pending, its amount reserved
+
+
+def _count_refund(session, payment, refund_row, now):
+    """A succeeded refund moves the payment's refunded total and status, announced."""
+    payment.refunded_amount += refund_row.amount
+    payment.status = REFUNDED if payment.refunded_amount >= payment.amount \
+        else PARTIALLY_REFUNDED
+    payment.updated_at = now
+    _record(session, "payment.refunded", payment, refund_id=refund_row.id,
+            refund_amount=refund_row.amount)
 
 
 def reconcile_refunds(sessions, gateways, settings, now, limit=50):

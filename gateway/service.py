@@ -9,8 +9,10 @@ from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
 from gateway.integration_api import IntegrationApi
+from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
+from gateway.pages import BookingPages
 from gateway.payments_api import PaymentsApi
 from services.common.rpc import TimedRpcProxy
 
@@ -30,7 +32,8 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
+class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
+                     BookingPages):
     name = "gateway"
 
     admin_token = AdminToken()

@@ -17,6 +17,8 @@ from marshmallow import ValidationError
 
 from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
+from services.common.booking_links import DEFAULT_SECRET as DEFAULT_LINK_SECRET
+from services.common.booking_links import link_token, secret_from_config
 from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.outbox import record_event
 from services.notifications import store
@@ -66,6 +68,8 @@ class Settings:
     delivery_concurrency: int = 10
     delivery_lease_seconds: float = 120.0
     secrets: tuple = ()
+    public_url: str = "http://127.0.0.1:8000"
+    link_secret: str = DEFAULT_LINK_SECRET
 
     @classmethod
     def from_config(cls, config):
@@ -100,6 +104,8 @@ class Settings:
             delivery_lease_seconds=number("delivery_lease_seconds",
                                           defaults.delivery_lease_seconds),
             secrets=secrets,
+            public_url=str(config.get("PUBLIC_URL") or defaults.public_url).rstrip("/"),
+            link_secret=secret_from_config(config),
         )
 
     def scrub(self, text):
@@ -147,6 +153,14 @@ def booking_context(booking):
     return context
 
 
+def booking_links(settings, booking_id):
+    """The links a message about a booking carries: its page, paying the rest, the calendar
+    file. They open the booking by its link token, in the fragment (never sent to a server)."""
+    page = f"{settings.public_url}/b/{booking_id}#t={link_token(settings.link_secret, booking_id)}"
+    return {"booking_url": page, "pay_url": f"{page}&do=pay",
+            "calendar_url": f"{page}&do=calendar"}
+
+
 def _load(schema_cls, data):
     try:
         return schema_cls().load(data or {})
@@ -162,6 +176,8 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
     event; returns the rows recorded now (a repeat records none)."""
     if not recipients:
         return []
+    if booking_id:
+        context = {**context, **booking_links(settings, booking_id)}
     text = render(template, context, settings.language, settings.timezone)
     rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
                                    channel=channel, recipient=recipient, audience=audience,
@@ -186,6 +202,20 @@ def _tell_customer_and_studio(session, settings, event, context, customer, templ
     rows += record_messages(session, settings, now, **common, template=studio_template,
                             recipients=settings.studio_recipients, audience="studio")
     return rows
+
+
+def announce_hold(session, settings, event, now):
+    """booking.created: a customer who gave an e-mail or a Telegram chat hears that the slot
+    is held for them, what to pay by when, and where (the booking's page). A phone alone
+    gets nothing: the studio has not been asked to call about an unpaid hold."""
+    remember_booking(session, event)
+    payload = event["payload"]
+    if not payload.get("hold_expires_at"):  # an event from before holds were announced
+        return []
+    return record_messages(session, settings, now, event_id=event["event_id"],
+                           booking_id=payload["booking_id"], context=booking_context(payload),
+                           recipients=choose_customer_recipients(payload.get("customer")),
+                           template="booking_held", audience="customer")
 
 
 def remember_booking(session, event):

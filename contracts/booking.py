@@ -91,6 +91,9 @@ class BookingSchema(Schema):
     comment = fields.String(allow_none=True)
     refund_due = fields.Integer(allow_none=True)
     created_at = fields.String()
+    updated_at = fields.String()
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
 
 
 class CreatedBookingSchema(BookingSchema):
@@ -133,3 +136,5 @@ class BookingEventPayloadSchema(Schema):
     refund_due = fields.Integer()
     currency = fields.String(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})

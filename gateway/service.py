@@ -8,6 +8,7 @@ from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
+from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
@@ -30,7 +31,7 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, CalendarApi):
     name = "gateway"
 
     admin_token = AdminToken()

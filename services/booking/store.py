@@ -107,6 +107,7 @@ def apply_booking(row, booking, **extra):
     row.payment_ids = list(booking.payment_ids)
     row.overpaid = dict(booking.overpaid)
     row.updated_at = func.now()
+    row.revision = BookingRow.revision + 1
     for name, value in extra.items():
         setattr(row, name, value)
 

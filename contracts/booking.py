@@ -138,3 +138,10 @@ class BookingEventPayloadSchema(Schema):
     customer = fields.Nested(CustomerSchema, required=True)
     revision = fields.Integer(metadata={
         "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
+
+
+class HallFeedTokenSchema(Schema):
+    hall_id = fields.Integer()
+    feed_token = fields.String(allow_none=True, metadata={
+        "description": "shown once; null when the feed is closed"})
+    feed_url = fields.String(metadata={"description": "the address to subscribe to"})

@@ -28,6 +28,7 @@ class CalendarSettings:
     # The customer's name in SUMMARY: off by default, a feed URL travels far.
     summary_shows_customer: bool = False
     feed_days_back: int = 30
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_config(cls, config):
@@ -35,7 +36,13 @@ class CalendarSettings:
         shows = str(section.get("summary_shows_customer", False)).strip().lower()
         return cls(uid_domain=str(section.get("uid_domain") or cls.uid_domain),
                    summary_shows_customer=shows in ("1", "true", "yes", "on"),
-                   feed_days_back=int(section.get("feed_days_back", cls.feed_days_back)))
+                   feed_days_back=int(section.get("feed_days_back", cls.feed_days_back)),
+                   public_url=str(config.get("PUBLIC_URL") or cls.public_url).rstrip("/"))
+
+    @property
+    def etag_suffix(self):
+        """What besides the bookings shapes a feed's text: part of its ETag."""
+        return "named" if self.summary_shows_customer else "private"
 
 
 def booking_uid(booking_id, settings):

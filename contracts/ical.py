@@ -5,6 +5,9 @@ A calendar app matches events by UID and keeps the copy with the highest SEQUENC
 latest DTSTAMP), so the UID never changes and SEQUENCE is the booking's `revision`, which
 grows with every change. Times go out in UTC: no VTIMEZONE to get wrong.
 """
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -29,6 +32,8 @@ class CalendarSettings:
     summary_shows_customer: bool = False
     feed_days_back: int = 30
     public_url: str = "http://127.0.0.1:8000"
+    # Signs the calendar links in messages (no booking token travels in a chat); empty: none.
+    link_secret: str = ""
 
     @classmethod
     def from_config(cls, config):
@@ -37,12 +42,33 @@ class CalendarSettings:
         return cls(uid_domain=str(section.get("uid_domain") or cls.uid_domain),
                    summary_shows_customer=shows in ("1", "true", "yes", "on"),
                    feed_days_back=int(section.get("feed_days_back", cls.feed_days_back)),
-                   public_url=str(config.get("PUBLIC_URL") or cls.public_url).rstrip("/"))
+                   public_url=str(config.get("PUBLIC_URL") or cls.public_url).rstrip("/"),
+                   link_secret=str(section.get("link_secret") or ""))
 
     @property
     def etag_suffix(self):
         """What besides the bookings shapes a feed's text: part of its ETag."""
         return "named" if self.summary_shows_customer else "private"
+
+
+def link_key(booking_id, settings):
+    """The key of a booking's calendar link: an HMAC of its id under the link secret."""
+    digest = hmac.new(settings.link_secret.encode(), f"calendar:{booking_id}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def link_opens(booking_id, key, settings):
+    return bool(settings.link_secret and key) and hmac.compare_digest(
+        link_key(booking_id, settings), str(key))
+
+
+def calendar_link(booking_id, settings):
+    """The address of a booking's .ics that opens without its token (None: links are off)."""
+    if not settings.link_secret:
+        return None
+    return (f"{settings.public_url}/api/bookings/{booking_id}/calendar.ics"
+            f"?key={link_key(booking_id, settings)}")
 
 
 def booking_uid(booking_id, settings):

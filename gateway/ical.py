@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from contracts import ical
 from contracts.booking import HallFeedTokenSchema
+from gateway import auth as access
 from gateway.errors import Unauthorized
 from gateway.http import api
 from services.common.config import Config
@@ -51,11 +52,17 @@ def known_feed_version(request, suffix):
 class CalendarApi:
     calendar_settings = CalendarConfig()
 
-    @api("GET", "/api/bookings/<booking_id>/calendar.ics", tag=TAG, auth="booking",
-         errors=[404], content_type="text/calendar",
-         summary="One booking as an iCalendar file (add to calendar)")
-    def booking_calendar(self, request, booking_id, caller):
-        booking = self.booking.get_booking(booking_id, access_token=caller.booking_token)
+    @api("GET", "/api/bookings/<booking_id>/calendar.ics", tag=TAG, errors=[401, 403, 404],
+         content_type="text/calendar",
+         summary="One booking as an iCalendar file (add to calendar): the booking's token, "
+                 "the operator's, or ?key= from the link in the confirmation message")
+    def booking_calendar(self, request, booking_id):
+        if ical.link_opens(booking_id, request.args.get("key"), self.calendar_settings):
+            token = None
+        else:
+            token = access.caller_token(request)
+            token = None if access.is_admin(token, self.admin_token) else token
+        booking = self.booking.get_booking(booking_id, access_token=token)
         return ics_response(request, ical.booking_calendar(booking, self.calendar_settings),
                             booking["updated_at"], f"booking-{booking['id']}.ics")
 

@@ -4,6 +4,7 @@ import uuid
 import icalendar
 import pytest
 
+from contracts.ical import CalendarSettings, calendar_link
 from tests.amqp import rpc_client
 from tests.e2e.test_booking_api import MONDAY, body
 
@@ -108,3 +109,13 @@ def test_a_hall_feed_opens_only_with_its_current_token(api, hall):
     assert api.post(f"/api/halls/{hall['id']}/feed-token").status_code == 401
     assert api.delete(f"/api/halls/{hall['id']}/feed-token", admin=True).status_code == 200
     assert api.get(path, params={"token": new}).status_code == 403
+
+
+def test_the_link_in_a_confirmation_opens_the_calendar_without_the_token(api, hall, config):
+    booking = api.post("/api/bookings", json=body(hall, "16:00", "17:00")).json()
+    link = calendar_link(booking["id"], CalendarSettings.from_config(config))
+    assert only_event(api.session.get(link))["UID"]
+    path = f"/api/bookings/{booking['id']}/calendar.ics"
+    assert api.get(path, params={"key": "forged"}).status_code == 401
+    other = api.post("/api/bookings", json=body(hall, "18:00", "19:00")).json()
+    assert api.session.get(link.replace(booking["id"], other["id"])).status_code == 401

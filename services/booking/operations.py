@@ -46,7 +46,8 @@ def booking_view(row, hall_name, tz):
         "amount_paid": row.amount_paid, "remaining_due": row.price_total - row.amount_paid,
         "currency": row.currency, "hold_expires_at": _iso(row.hold_expires_at, tz),
         "customer": row.customer, "comment": row.comment, "refund_due": row.refund_due,
-        "created_at": _iso(row.created_at, tz),
+        "created_at": _iso(row.created_at, tz), "updated_at": _iso(row.updated_at, tz),
+        "revision": row.revision,
     }
 
 
@@ -54,7 +55,7 @@ def event_payload(view):
     """The public payload of every booking.* event (contracts.booking.BookingEventPayloadSchema)."""
     payload = {key: view[key] for key in (
         "hall_id", "hall_name", "start", "end", "status", "price_total", "prepayment_amount",
-        "amount_paid", "currency", "customer", "hold_expires_at")}
+        "amount_paid", "currency", "customer", "hold_expires_at", "revision")}
     payload["booking_id"] = view["id"]
     if view["refund_due"] is not None:
         payload["refund_due"] = view["refund_due"]

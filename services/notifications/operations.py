@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
 
+from contracts.ical import CalendarSettings, booking_calendar, calendar_link
 from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
 from services.common.booking_links import DEFAULT_SECRET as DEFAULT_LINK_SECRET
@@ -51,6 +52,9 @@ PAYMENT_MESSAGES = {
     # a refund the provider refused: the studio must act before the customer asks
     "payment.refund_failed": (None, "studio_payment_refund_failed"),
 }
+# Customer messages that carry the booking for their calendar: an .ics in an e-mail, a link
+# in the text (templates read `calendar_url`).
+CALENDAR_TEMPLATES = ("booking_confirmed",)
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
 
@@ -70,6 +74,7 @@ class Settings:
     secrets: tuple = ()
     public_url: str = "http://127.0.0.1:8000"
     link_secret: str = DEFAULT_LINK_SECRET
+    calendar: CalendarSettings = CalendarSettings()
 
     @classmethod
     def from_config(cls, config):
@@ -106,6 +111,7 @@ class Settings:
             secrets=secrets,
             public_url=str(config.get("PUBLIC_URL") or defaults.public_url).rstrip("/"),
             link_secret=secret_from_config(config),
+            calendar=CalendarSettings.from_config(config),
         )
 
     def scrub(self, text):
@@ -178,10 +184,19 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
         return []
     if booking_id:
         context = {**context, **booking_links(settings, booking_id)}
+    ics = None
+    if template in CALENDAR_TEMPLATES:
+        # the .ics itself when its links are signed (CALENDAR.link_secret), else the page's
+        direct = calendar_link(booking_id, settings.calendar)
+        if direct:
+            context = {**context, "calendar_url": direct}
+        ics = booking_calendar(context, settings.calendar,
+                               stamp=context.get("updated_at") or now).decode()
     text = render(template, context, settings.language, settings.timezone)
     rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
                                    channel=channel, recipient=recipient, audience=audience,
-                                   template=template, text=text)
+                                   template=template, text=text,
+                                   calendar=ics if channel == "email" else None)
             for channel, recipient in recipients]
     rows = [row for row in rows if row is not None]
     if rows:
@@ -228,7 +243,9 @@ def announce_booking_event(session, settings, event, now):
     """booking.confirmed / cancelled / expired: the customer and the studio are told."""
     remember_booking(session, event)
     payload = event["payload"]
-    return _tell_customer_and_studio(session, settings, event, booking_context(payload),
+    # The event's time stamps the calendar file (its DTSTAMP) when the payload has none.
+    context = {"updated_at": event["occurred_at"], **booking_context(payload)}
+    return _tell_customer_and_studio(session, settings, event, context,
                                      payload.get("customer"), BOOKING_MESSAGES[event["type"]],
                                      now)
 
@@ -378,6 +395,7 @@ class Claim:
     recipient: str
     text: str
     attempts: int
+    calendar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -400,7 +418,10 @@ def deliver(claim, channels, settings):
     if channel is None:
         return Outcome("failed", error=f"no channel {claim.channel!r}")
     try:
-        message_id = channel.send(claim.recipient, claim.text)
+        if claim.calendar:
+            message_id = channel.send(claim.recipient, claim.text, calendar=claim.calendar)
+        else:
+            message_id = channel.send(claim.recipient, claim.text)
     except RetryableDelivery as exc:
         return Outcome("retry", error=settings.scrub(str(exc)), retry_after=exc.retry_after)
     except PermanentDelivery as exc:

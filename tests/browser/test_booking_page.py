@@ -23,7 +23,7 @@ def slot(day, clock):
 
 def amount(text):
     """'4 800 ₽' as the page writes it (with whatever space Intl puts in)."""
-    return re.compile(text.replace(" ", r"\s"))
+    return re.compile(r"\s".join(re.escape(part) for part in text.split(" ")))
 
 
 def open_hall_week(page, base_url, hall):

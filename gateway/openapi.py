@@ -15,7 +15,9 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
-    503: "A service behind the gateway did not answer in time",
+    429: "Too many live streams open for this booking",
+    503: "A service behind the gateway did not answer in time (or, for a live stream, this "
+         "gateway process holds as many as it may)",
 }
 
 

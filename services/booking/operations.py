@@ -13,9 +13,9 @@ from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
 from services.booking import store
 from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff, free_slots,
                                      quote)
-from services.booking.exceptions import BookingRuleViolation
+from contracts.errors.booking import BookingRuleViolation
 from services.booking.models import HallRow
-from services.common.errors import AccessDenied, InvalidRequest
+from contracts.errors.base import AccessDenied, InvalidRequest
 from services.common.outbox import record_event
 
 SOURCE = "booking"

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.booking.domain import (ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff,
                                      busy_range)
-from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                         SlotTaken)
+from contracts.errors.booking import (BookingNotFound, BookingRuleViolation, HallNotFound,
+                                      SlotTaken)
 from services.booking.models import BookingRow, HallRow
 
 EXCLUSION_VIOLATION = "23P01"

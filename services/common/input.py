@@ -1,7 +1,7 @@
 """RPC input is validated with the contract's marshmallow schema, one way everywhere."""
 from marshmallow import ValidationError
 
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 
 
 def load(schema_cls, data, error=InvalidRequest):

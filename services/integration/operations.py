@@ -12,10 +12,10 @@ from datetime import timezone
 from marshmallow import ValidationError
 
 from contracts.integration import EventLogQuerySchema
-from services.booking.exceptions import InvalidTransition, SlotTaken
-from services.common.errors import InvalidRequest, StudioError
+from contracts.errors.booking import BookingCancelled, SlotTaken
+from contracts.errors.base import InvalidRequest, StudioError
 from services.integration import store
-from services.integration.exceptions import EventNotRetryable
+from contracts.errors.integration import EventNotRetryable
 
 # The log's statuses (contracts.integration.EVENT_STATUSES); failed and dead are the inbox's.
 LOGGED, DONE, FAILED, DEAD = "logged", "done", "failed", "dead"
@@ -96,9 +96,7 @@ def confirm_paid_booking(session, event, booking, payments):
         why = f"the hold had expired and its slot was taken ({exc.message})"
         outcome = _refund(event, payments, REFUND_SLOT_TAKEN, "slot-taken", why)
         return _done(session, event, REFUND_SLOT_TAKEN, outcome)
-    except InvalidTransition as exc:
-        if exc.details.get("status") != "cancelled":
-            raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
+    except BookingCancelled:
         why = "the booking was cancelled before the payment arrived"
         outcome = _refund(event, payments, REFUND_BOOKING_CANCELLED, "booking-cancelled", why)
         return _done(session, event, REFUND_BOOKING_CANCELLED, outcome)

@@ -5,9 +5,6 @@ import logging
 
 import eventlet
 
-# Imported so that their errors arrive from RPC as their own types (SlotTaken, ...).
-import services.booking.exceptions  # noqa: F401
-import services.payments.exceptions  # noqa: F401
 from services.common.db import ServiceDatabase
 from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
                                    on_event, process_event)

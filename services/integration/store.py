@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
-from services.common.errors import InvalidRequest
-from services.integration.exceptions import EventNotFound
+from contracts.errors.base import InvalidRequest
+from contracts.errors.integration import EventNotFound
 from services.integration.models import EventLogRow
 
 CHAIN_LIMIT = 1000

@@ -17,12 +17,12 @@ from marshmallow import ValidationError
 
 from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
-from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.outbox import record_event
 from services.notifications import store
 from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
                                              backoff_seconds)
-from services.notifications.exceptions import InvalidNotification, NoRecipient, UnknownTemplate
+from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
 from services.notifications.messages import choose_customer_recipients, render
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,6 @@ from datetime import datetime, timezone
 
 from nameko.timer import Timer
 
-# Registers the booking service's errors, so get_booking's BookingNotFound arrives as itself
-# (not a RemoteError) and an operator's send for an unknown booking is a 404.
-import services.booking.exceptions  # noqa: F401
 from services.common.config import Config
 from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer, on_event

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from services.notifications.exceptions import InvalidNotification
+from contracts.errors.notifications import InvalidNotification
 from services.notifications.models import BookingCopyRow, NotificationRow
 
 # Couriers in every process of this service LISTEN here; a NOTIFY is delivered at commit.

@@ -3,8 +3,8 @@ serves which gateway in this PAYMENT_ENV."""
 from dataclasses import dataclass
 from datetime import timedelta
 
-from services.common.errors import InvalidRequest
-from services.payments.exceptions import UnknownGateway
+from contracts.errors.base import InvalidRequest
+from contracts.errors.payments import UnknownGateway
 from services.payments.providers import MockProvider, build_provider
 
 PAYMENT_ENVS = ("mock", "test", "production")

@@ -20,11 +20,11 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from contracts.payments import CreatePaymentSchema
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 from services.common.input import load
 from services.payments import domain, store, views
-from services.payments.exceptions import (IdempotencyKeyReused, PaymentInProgress,
-                                          PaymentProviderFailed)
+from contracts.errors.payments import (IdempotencyKeyReused, PaymentInProgress,
+                                       PaymentProviderFailed)
 from services.payments.models import PaymentRow
 from services.payments.providers import ProviderError
 

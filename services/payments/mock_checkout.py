@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from services.payments import domain, store
 from services.payments.config import MOCK
-from services.payments.exceptions import CheckoutClosed, InvalidCardNumber, PaymentNotFound
+from contracts.errors.payments import CheckoutClosed, InvalidCardNumber, PaymentNotFound
 from services.payments.models import MockCheckoutRow
 from services.payments.providers.mock import (DECLINED_CARD, PAYING_CARD, SIGNATURE_HEADER,
                                               build_notification, card_outcome, sign)

@@ -7,9 +7,9 @@ import uuid
 from contracts.payments import RefundBookingSchema, RefundRequestSchema
 from services.common.input import load
 from services.payments import domain, store, views
-from services.payments.exceptions import (IdempotencyKeyReused, PaymentNotRefundable,
-                                          PaymentProviderFailed, RefundExceedsPayment,
-                                          UnknownGateway)
+from contracts.errors.payments import (IdempotencyKeyReused, PaymentNotRefundable,
+                                       PaymentProviderFailed, RefundExceedsPayment,
+                                       UnknownGateway)
 from services.payments.models import RefundRow
 from services.payments.providers import ProviderError, ProviderRefund
 

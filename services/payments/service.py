@@ -5,8 +5,6 @@ import requests
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-# Registers the booking service's errors, so BookingNotFound crosses back as itself.
-import services.booking.exceptions  # noqa: F401
 from services.common.clock import now
 from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer

@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from services.payments.exceptions import PaymentNotFound
+from contracts.errors.payments import PaymentNotFound
 from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
                                       ProviderNotificationRow, RefundRow)
 

@@ -6,10 +6,10 @@ import binascii
 import logging
 from datetime import timedelta
 
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 from services.payments import domain, refunds, store, views
 from services.payments.creating import IN_FLIGHT_SECONDS
-from services.payments.exceptions import PaymentProviderFailed, UnknownGateway, WebhookForged
+from contracts.errors.payments import PaymentProviderFailed, UnknownGateway, WebhookForged
 from services.payments.providers import NotificationForged, ProviderError
 
 log = logging.getLogger(__name__)

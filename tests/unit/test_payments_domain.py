@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st
 from services.payments import domain
 from services.payments.domain import (AMOUNT_MISMATCH, CANCELED, FAILED, PARTIALLY_REFUNDED,
                                       PENDING, REFUNDED, SUCCEEDED)
-from services.payments.exceptions import (BookingNotPayable, PaymentNotRefundable,
-                                          RefundExceedsPayment)
+from contracts.errors.payments import (BookingNotPayable, PaymentNotRefundable,
+                                       RefundExceedsPayment)
 
 EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 NOW = EARLIER + timedelta(minutes=5)

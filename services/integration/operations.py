@@ -9,13 +9,13 @@ request_id) makes every retry safe.
 """
 from datetime import timezone
 
-from marshmallow import ValidationError
-
-from contracts.integration import EventLogQuerySchema
+from contracts.errors.base import StudioError
 from contracts.errors.booking import BookingCancelled, SlotTaken
-from contracts.errors.base import InvalidRequest, StudioError
-from services.integration import store
 from contracts.errors.integration import EventNotRetryable
+from contracts.integration import EventLogQuerySchema
+from services.common.clock import iso
+from services.common.input import load
+from services.integration import store
 
 # The log's statuses (contracts.integration.EVENT_STATUSES); failed and dead are the inbox's.
 LOGGED, DONE, FAILED, DEAD = "logged", "done", "failed", "dead"
@@ -151,25 +151,18 @@ def refund_cancelled_booking(session, event, payments):
 
 # --- operators ------------------------------------------------------------------------------
 
-def _iso(moment):
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
-
-
 def entry_view(row):
     return {
         "event_id": str(row.event_id), "type": row.type, "version": row.version,
-        "source": row.source, "occurred_at": _iso(row.occurred_at),
-        "received_at": _iso(row.received_at), "booking_id": row.booking_id,
+        "source": row.source, "occurred_at": iso(row.occurred_at, timezone.utc),
+        "received_at": iso(row.received_at, timezone.utc), "booking_id": row.booking_id,
         "payment_id": row.payment_id, "payload": row.payload, "status": row.status,
         "reaction": row.reaction, "outcome": row.outcome, "attempts": row.attempts,
     }
 
 
 def list_events(session, filters):
-    try:
-        query = EventLogQuerySchema().load(filters)
-    except ValidationError as exc:
-        raise InvalidRequest("Some filters are invalid.", exc.messages)
+    query = load(EventLogQuerySchema, filters, message="Some filters are invalid.")
     rows, next_cursor = store.list_entries(session, query, query.get("cursor"),
                                            query["limit"])
     return {"items": [entry_view(row) for row in rows], "next_cursor": next_cursor}

@@ -19,12 +19,11 @@ import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from contracts.payments import CreatePaymentSchema
 from contracts.errors.base import InvalidRequest
+from contracts.errors.payments import IdempotencyKeyReused, PaymentInProgress, PaymentProviderFailed
+from contracts.payments import CreatePaymentSchema
 from services.common.input import load
 from services.payments import domain, store, views
-from contracts.errors.payments import (IdempotencyKeyReused, PaymentInProgress,
-                                       PaymentProviderFailed)
 from services.payments.models import PaymentRow
 from services.payments.providers import ProviderError
 
@@ -127,7 +126,8 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
         id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
         currency=booking["currency"], gateway=gateway, provider=provider_name,
         status=domain.PENDING, return_url=return_url,
-        description=domain.description(booking, kind), refunded_amount=0, provider_state={}, created_at=now, updated_at=now)
+        description=domain.description(booking, kind), refunded_amount=0, provider_state={},
+        created_at=now, updated_at=now)
     if store.insert_payment(session, row):
         return row, True
     # A concurrent request made the booking's pending payment of this kind first.

@@ -4,12 +4,16 @@ Idempotent by request_id throughout."""
 import logging
 import uuid
 
+from contracts.errors.payments import (
+    IdempotencyKeyReused,
+    PaymentNotRefundable,
+    PaymentProviderFailed,
+    RefundExceedsPayment,
+    UnknownGateway,
+)
 from contracts.payments import RefundBookingSchema, RefundRequestSchema
-from services.common.input import load
+from services.common.input import load, uuid_or_none
 from services.payments import domain, store, views
-from contracts.errors.payments import (IdempotencyKeyReused, PaymentNotRefundable,
-                                       PaymentProviderFailed, RefundExceedsPayment,
-                                       UnknownGateway)
 from services.payments.models import RefundRow
 from services.payments.providers import ProviderError, ProviderRefund
 
@@ -30,7 +34,7 @@ def refund(sessions, gateways, payment_id, now, amount=None, reason=None, reques
                                               request_id, batch_request_id, now)
         else:
             retry = True
-            if (existing.payment_id != store.uuid_or_none(payment_id)
+            if (existing.payment_id != uuid_or_none(payment_id)
                     or (data["amount"] is not None and data["amount"] != existing.amount)):
                 raise IdempotencyKeyReused("This request id was used for another refund.",
                                            {"request_id": request_id})

@@ -8,6 +8,7 @@ from nameko.timer import timer
 from services.common.clock import now
 from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
 from services.common.timers import configured_timer
@@ -99,8 +100,7 @@ class PaymentsService(Pingable, ReliableConsumer):
     @rpc
     def list_payments(self, booking_id=None, status=None, limit=50):
         """{items}: payments, newest first, of a booking and/or in a status (operators)."""
-        filters = {k: v for k, v in dict(booking_id=booking_id, status=status,
-                                         limit=limit).items() if v is not None}
+        filters = given(booking_id=booking_id, status=status, limit=limit)
         return views.list_payments(self._sessions, filters)
 
     @rpc

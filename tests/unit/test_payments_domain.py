@@ -4,13 +4,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from contracts import payments as contract
+from contracts.errors.payments import BookingNotPayable, PaymentNotRefundable, RefundExceedsPayment
 from services.payments import domain
-from services.payments.domain import (AMOUNT_MISMATCH, CANCELED, FAILED, PARTIALLY_REFUNDED,
-                                      PENDING, REFUNDED, SUCCEEDED)
-from contracts.errors.payments import (BookingNotPayable, PaymentNotRefundable,
-                                       RefundExceedsPayment)
+from services.payments.domain import (
+    AMOUNT_MISMATCH,
+    CANCELED,
+    FAILED,
+    PARTIALLY_REFUNDED,
+    PENDING,
+    REFUNDED,
+    SUCCEEDED,
+)
 
 EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 NOW = EARLIER + timedelta(minutes=5)
@@ -49,6 +57,13 @@ def applied(payment, outcome):
                                                outcome.refunded_at_provider)
     return replace(payment, status=status, refunded_amount=refunded,
                    updated_at=outcome.updated_at)
+
+
+def test_the_domain_speaks_the_statuses_and_kinds_of_the_contract():
+    assert set(domain.PAYMENT_STATUSES + (AMOUNT_MISMATCH,)) == set(contract.PAYMENT_STATUSES)
+    assert {domain.REFUND_PENDING, domain.REFUND_SUCCEEDED, domain.REFUND_FAILED} == set(
+        contract.REFUND_STATUSES)
+    assert set(domain.KIND_WORDS) == set(contract.PAYMENT_KINDS)
 
 
 # --- what is due --------------------------------------------------------------------------------

@@ -168,8 +168,10 @@ class LogChannel:
     def __repr__(self):
         return f"LogChannel({self.name!r})"
 
-    def send(self, recipient, text):
-        logger.info("notification via %s (logged, not sent) to %s:\n%s", self.name, recipient, text)
+    def send(self, recipient, text, calendar=None):
+        # stands in for e-mail too, whose messages may carry the booking's .ics
+        logger.info("notification via %s (logged, not sent) to %s%s:\n%s", self.name,
+                    recipient, " with a calendar file" if calendar else "", text)
         return None
 
 

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from tests.amqp import rpc_client
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
@@ -78,12 +77,6 @@ def steps(request, tmp_path):
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         print(f"\nscreenshots of each step: {steps.save()}")
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 @pytest.fixture

@@ -12,14 +12,8 @@ import requests
 from scripts.system import System, free_port
 from services.common.booking_links import link_token, live_ticket, secret_from_config
 from services.payments.providers.mock import PAYING_CARD
-from tests.amqp import rpc_client, wait_until
+from tests.amqp import wait_until
 from tests.sse import SseClient
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 @pytest.fixture(scope="module")

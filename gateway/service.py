@@ -13,6 +13,7 @@ from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
+from gateway.webhooks_api import WebhooksApi
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -31,7 +32,8 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, CalendarApi):
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, CalendarApi,
+                     WebhooksApi):
     name = "gateway"
 
     admin_token = AdminToken()

@@ -29,13 +29,14 @@ from contracts.payments import (CreatePaymentSchema, PaymentListQuerySchema,
                                 RefundBookingSchema, RefundRequestSchema)
 from services.common.errors import InvalidRequest
 from services.common.outbox import record_event
-from services.payments import store
+from services.payments import receipts, store
 from services.payments.exceptions import (BookingNotPayable, CheckoutClosed,
                                           IdempotencyKeyReused, InvalidCardNumber,
                                           PaymentInProgress, PaymentNotFound,
                                           PaymentNotRefundable, PaymentProviderFailed,
                                           RefundExceedsPayment, UnknownGateway, WebhookForged)
 from services.payments.models import MockCheckoutRow, PaymentRow, RefundRow
+from services.payments.receipts import ReceiptSettings
 from services.payments.providers import (MockProvider, NotificationForged, ProviderError,
                                          ProviderRefund, build_provider)
 from services.payments.providers.base import (CANCELED, FAILED, PARTIALLY_REFUNDED, PENDING,
@@ -74,6 +75,7 @@ class Settings:
     return_url_hosts: tuple = ()
     mock_webhook_url: str = ""
     mock_webhook_secret: str = ""
+    receipts: ReceiptSettings = ReceiptSettings()
 
     @classmethod
     def from_config(cls, payments, public_url="http://127.0.0.1:8000"):
@@ -95,6 +97,7 @@ class Settings:
             mock_webhook_url=str(mock.get("webhook_url") or
                                  f"{str(public_url).rstrip('/')}/api/payments/webhook/mock"),
             mock_webhook_secret=str(mock.get("webhook_secret") or ""),
+            receipts=ReceiptSettings.from_config(payments.get("receipts")),
         )
 
 
@@ -275,7 +278,8 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
             if key_row.response is not None:
                 return key_row.response
         payment, started_here = _payment_to_start(
-            session, key_row, booking, kind, gateway, provider_name, return_url, now)
+            session, key_row, booking, kind, gateway, provider_name, return_url, now,
+            settings.receipts)
         if key_row is not None:
             key_row.payment_id = payment.id
         if payment.provider_payment_id is not None:
@@ -299,7 +303,7 @@ def _check_return_url(settings, return_url):
 
 
 def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, return_url,
-                      now):
+                      now, receipt_settings):
     """(payment row, created by this call?): the key's pending payment, the booking's pending
     payment of this kind, or a new pending one."""
     if key_row is not None and key_row.payment_id is not None:
@@ -310,10 +314,13 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
     if existing is not None:
         return existing, False
     amount = amount_due(booking, kind, store.money_taken_for_booking(session, booking["id"]))
+    description = _description(booking, kind)
     row = PaymentRow(
         id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
         currency=booking["currency"], gateway=gateway, provider=provider_name,
-        status=PENDING, return_url=return_url, description=_description(booking, kind),
+        status=PENDING, return_url=return_url, description=description,
+        receipt=receipts.payment_receipt(receipt_settings, booking.get("customer"), kind,
+                                         amount, description),
         refunded_amount=0, provider_state={}, created_at=now, updated_at=now)
     if store.insert_payment(session, row):
         return row, True
@@ -331,7 +338,7 @@ def _start_at_provider(sessions, gateways, settings, payment, key):
         started = provider.create_payment(
             payment.id, payment.amount, payment.currency, payment.description,
             payment.return_url or settings.default_return_url,
-            {"booking_id": payment.booking_id, "kind": payment.kind})
+            {"booking_id": payment.booking_id, "kind": payment.kind}, receipt=payment.receipt)
     except ProviderError as exc:
         log.warning("payment %s: %s could not start it: %s", payment.id, payment.provider, exc)
         with sessions() as session:
@@ -619,7 +626,9 @@ def _send_refund(sessions, gateways, refund_id, now, retry):
             result = provider.fetch_refund(refund_row.provider_refund_id)
         if result is None:
             result = provider.refund(refund_row.id, payment.provider_payment_id,
-                                     refund_row.amount, payment.currency)
+                                     refund_row.amount, payment.currency,
+                                     receipt=receipts.refund_receipt(payment.receipt,
+                                                                     refund_row.amount))
     except ProviderError as exc:
         log.warning("refund %s of payment %s: %s", refund_id, payment.id, exc)
         raise PaymentProviderFailed(

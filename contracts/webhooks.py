@@ -4,6 +4,8 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
+from contracts import paging
+
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 EVENT_TYPES = {"description": "event types wanted: booking.confirmed, a family booking.*, "
                               "or * for all"}
@@ -23,6 +25,8 @@ class CreateWebhookEndpointSchema(Schema):
 
 
 class UpdateWebhookEndpointSchema(Schema):
+    """Every field optional: only those given change."""
+
     url = fields.String(validate=validate.Length(min=1, max=2000))
     event_types = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                               validate=validate.Length(min=1, max=50), metadata=EVENT_TYPES)
@@ -57,8 +61,8 @@ class RotateWebhookSecretSchema(Schema):
 
 class WebhookDeliveryQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
-    cursor = fields.String()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = paging.cursor()
+    limit = paging.limit()
 
 
 class WebhookDeliverySchema(Schema):
@@ -80,7 +84,7 @@ class WebhookDeliverySchema(Schema):
 
 class WebhookDeliveryPageSchema(Schema):
     items = fields.List(fields.Nested(WebhookDeliverySchema))
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = paging.next_cursor()
 
 
 class ReplayWebhooksSchema(Schema):

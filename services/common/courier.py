@@ -14,12 +14,12 @@ due, and at least every `interval_seconds`. Each item is sent by its own green t
     wake_channel: str
 """
 import logging
-from datetime import datetime, timezone
 
 import eventlet
 from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider
 
+from services.common.clock import now
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
 
@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 # When due rows exist that another courier is claiming right now: look again this soon.
 MIN_WAIT_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5
-
-
-def now():
-    return datetime.now(timezone.utc)
 
 
 class Courier:

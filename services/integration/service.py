@@ -2,17 +2,23 @@
 notifications goes into the integration log; payments confirm bookings and cancellations
 refund payments; operators search the log and retry what failed."""
 import logging
-from datetime import datetime, timezone
 
 import eventlet
 
-# Imported so that their errors arrive from RPC as their own types (SlotTaken, ...).
-import services.booking.exceptions  # noqa: F401
-import services.payments.exceptions  # noqa: F401
+from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
-                                   on_event, process_event)
+from services.common.inbox import (
+    DEAD,
+    DONE,
+    FAILED,
+    Inbox,
+    ReliableConsumer,
+    _InboxRunner,
+    on_event,
+    process_event,
+)
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
 from services.integration import operations, webhooks
@@ -59,7 +65,7 @@ class _LoggingInboxRunner(_InboxRunner):
                 if outcome != "skipped":
                     # Outbound webhooks go out whatever the reaction's fate; a retry of the
                     # event adds no second delivery.
-                    webhooks.enqueue(session, envelope, datetime.now(timezone.utc))
+                    webhooks.enqueue(session, envelope, now())
                 return outcome
         except Exception:
             # As the shared inbox does: the database is away, so the message goes back to
@@ -81,10 +87,6 @@ class _LoggingInboxRunner(_InboxRunner):
 class WebhookConfig(Config):
     def build(self, config):
         return WebhookSettings.from_config(config)
-
-
-def now():
-    return datetime.now(timezone.utc)
 
 
 class IntegrationService(Pingable, ReliableConsumer):
@@ -162,10 +164,8 @@ class IntegrationService(Pingable, ReliableConsumer):
         Pass next_cursor on for the next page. Each item: event_id, type, version, source,
         occurred_at, received_at, booking_id, payment_id, payload, status, reaction, outcome,
         attempts. Reads only."""
-        filters = {k: v for k, v in dict(
-            type=type, booking_id=booking_id, payment_id=payment_id, source=source,
-            since=since, until=until, status=status, cursor=cursor, limit=limit).items()
-            if v is not None}
+        filters = given(type=type, booking_id=booking_id, payment_id=payment_id, source=source,
+                        since=since, until=until, status=status, cursor=cursor, limit=limit)
         with self.db.get_session() as session:
             return operations.list_events(session, filters)
 

@@ -1,7 +1,6 @@
 """The webhooks' courier (services.common.courier): sends recorded deliveries after their
 transaction commits, each by its own green thread, so a slow receiver delays only its own."""
-from datetime import datetime, timezone
-
+from services.common.clock import now
 from services.common.courier import Courier, CourierProvider
 from services.integration import webhooks
 from services.integration.webhook_rules import WebhookSettings
@@ -17,7 +16,7 @@ class WebhookWork:
         return webhooks.claim_due(session, now, limit)
 
     def deliver(self, claim):
-        return webhooks.deliver(claim, self.settings, datetime.now(timezone.utc))
+        return webhooks.deliver(claim, self.settings, now())
 
     def record_outcome(self, session, claim, outcome, now):
         webhooks.record_outcome(session, self.settings, claim, outcome, now)

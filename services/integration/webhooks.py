@@ -11,18 +11,19 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
-from marshmallow import ValidationError
 from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import aliased
 
 from contracts.webhooks import (CreateWebhookEndpointSchema, ReplayWebhooksSchema,
                                 UpdateWebhookEndpointSchema, WebhookDeliveryQuerySchema)
-from services.common.errors import IdempotencyKeyReused, InvalidRequest
+from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
+from services.common.clock import iso
+from services.common.input import load
 from services.common.outbox import record_event
+from services.common.paging import decode_cursor, page
 from services.integration import store, webhook_http, webhook_rules
-from services.integration.exceptions import (WebhookDeliveryNotFound,
-                                             WebhookEndpointNotFound)
+from contracts.errors.integration import WebhookDeliveryNotFound, WebhookEndpointNotFound
 from services.integration.models import EventLogRow, WebhookDeliveryRow, WebhookEndpointRow
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,7 @@ REPLAY_LIMIT = 10000
 
 
 def _iso(moment):
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
-
-
-def _load(schema_cls, data, partial=False):
-    try:
-        return schema_cls().load(data or {}, partial=partial)
-    except ValidationError as exc:
-        raise InvalidRequest("Some fields are invalid.", exc.messages)
+    return iso(moment, timezone.utc)
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -97,7 +91,7 @@ def load_endpoint(session, endpoint_id, for_update=False):
 def register_endpoint(session, settings, data, now, request_id=None):
     """A new endpoint with its own secret (in this answer only). A repeat with the same
     request_id answers the first endpoint; with another request, IdempotencyKeyReused."""
-    data = _load(CreateWebhookEndpointSchema, data)
+    data = load(CreateWebhookEndpointSchema, data)
     _check_endpoint(data, settings)
     fields = {"url": data["url"], "description": data["description"],
               "event_types": data["event_types"], "active": data["active"],
@@ -121,7 +115,7 @@ def register_endpoint(session, settings, data, now, request_id=None):
 
 def update_endpoint(session, settings, endpoint_id, changes, now):
     """Change some fields; active=true also re-enables an endpoint the courier disabled."""
-    changes = _load(UpdateWebhookEndpointSchema, changes, partial=True)
+    changes = load(UpdateWebhookEndpointSchema, changes)
     _check_endpoint(changes, settings)
     row = load_endpoint(session, endpoint_id, for_update=True)
     for name, value in changes.items():
@@ -212,7 +206,7 @@ def _restart(row, now):
 def replay_since(session, endpoint_id, since, now):
     """Queue again every wanted event the integration log has from `since` on (the ones
     already delivered too: receivers dedupe on webhook-id). Returns {endpoint_id, queued}."""
-    since = _load(ReplayWebhooksSchema, {"since": since})["since"]
+    since = load(ReplayWebhooksSchema, {"since": since})["since"]
     endpoint = load_endpoint(session, endpoint_id)
     entries = session.scalars(
         select(EventLogRow).where(EventLogRow.occurred_at >= since)
@@ -252,22 +246,16 @@ def _load_delivery(session, delivery_id):
 
 def list_deliveries(session, endpoint_id, filters):
     """{items, next_cursor}: an endpoint's deliveries, newest first."""
-    query_data = _load(WebhookDeliveryQuerySchema, filters)
+    query_data = load(WebhookDeliveryQuerySchema, filters)
     endpoint = load_endpoint(session, endpoint_id)
     query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint.id) \
         .order_by(WebhookDeliveryRow.id.desc())
     if query_data.get("status"):
         query = query.where(WebhookDeliveryRow.status == query_data["status"])
-    cursor = query_data.get("cursor")
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise InvalidRequest("The cursor is not one this API gave out.",
-                                 {"cursor": ["unknown cursor"]})
-        query = query.where(WebhookDeliveryRow.id < int(cursor))
-    limit = query_data["limit"]
-    rows = session.scalars(query.limit(limit + 1)).all()
-    return {"items": [delivery_view(row) for row in rows[:limit]],
-            "next_cursor": str(rows[limit - 1].id) if len(rows) > limit else None}
+    if query_data.get("cursor"):
+        query = query.where(WebhookDeliveryRow.id < decode_cursor(query_data["cursor"], int))
+    rows, next_cursor = page(session, query, query_data["limit"], lambda row: (row.id,))
+    return {"items": [delivery_view(row) for row in rows], "next_cursor": next_cursor}
 
 
 # --- deliveries: sending (the courier's work) -------------------------------------------------

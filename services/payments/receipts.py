@@ -10,7 +10,7 @@ a receipt for the same customer and the same line.
 import re
 from dataclasses import dataclass, field
 
-from services.payments.exceptions import ReceiptContactMissing
+from contracts.errors.payments import ReceiptContactMissing
 
 # 54-ФЗ "способ расчёта", as YooKassa names them
 PAYMENT_MODES = ("full_prepayment", "partial_prepayment", "advance", "full_payment",

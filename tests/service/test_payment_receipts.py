@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from gateway.errors import status_and_body
-from services.payments import operations
-from services.payments.exceptions import PaymentProviderFailed, ReceiptContactMissing
+from contracts.errors.payments import PaymentProviderFailed, ReceiptContactMissing
+from services.payments import creating, refunds, views
 from services.payments.providers import ProviderError
 from services.payments.receipts import (ReceiptSettings, payment_receipt, receipt_phone,
                                         refund_receipt)
@@ -46,7 +46,7 @@ def cash_registers_on(fakes):
 
 
 def pay(sessions, gateways, bookings, booking_id, gateway, settings=WITH_RECEIPTS):
-    return operations.create_payment(
+    return creating.create_payment(
         sessions, gateways, bookings, settings,
         {"booking_id": booking_id, "kind": "prepayment", "gateway": gateway,
          "return_url": RETURN_URL}, now())
@@ -99,7 +99,7 @@ def test_a_payment_without_contacts_is_refused_before_any_provider_is_asked(
     with pytest.raises(ReceiptContactMissing):
         pay(sessions, gateways, bookings, booking_id, "tinkoff")
     assert len(fakes["tinkoff"].requests_seen) == seen
-    assert operations.list_payments(sessions, {"booking_id": booking_id})["items"] == []
+    assert views.list_payments(sessions, {"booking_id": booking_id})["items"] == []
 
 
 # --- each provider: the payment and its refund carry their receipts -----------------------------
@@ -112,7 +112,7 @@ def test_a_payment_and_its_refund_carry_receipts_that_add_up(sessions, gateways,
     created = pay(sessions, gateways, bookings, booking_id, gateway)
     provider_payment_id = payment(sessions, created["id"])["provider_payment_id"]
     settle(fakes, gateway, provider_payment_id)
-    operations.refund(sessions, gateways, created["id"], now(), amount=40000,
+    refunds.refund(sessions, gateways, created["id"], now(), amount=40000,
                       request_id=f"r-{created['id']}")
 
     (_, paid), (_, refunded) = fake.receipts[-2:]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from contracts.events import make_envelope
 from services.common.config import db_uri
-from services.common.errors import IdempotencyKeyReused, InvalidRequest
+from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
 from services.common.migrate import drop_database, upgrade
 from services.integration import store, webhook_http, webhooks
 from services.integration.webhook_rules import WebhookSettings

@@ -7,7 +7,7 @@ import pytest
 
 from tests.amqp import wait_until
 from tests.e2e.test_booking_api import body
-from tests.e2e.test_calendar import hall, operator  # noqa: F401 -- fixtures
+from tests.e2e.test_booking_api import hall, operator  # noqa: F401 -- fixtures
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 

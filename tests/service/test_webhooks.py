@@ -7,15 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import urllib3
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.events import make_envelope
-from services.common.config import db_uri
 from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
-from services.common.migrate import drop_database, upgrade
 from services.integration import store, webhook_http, webhooks
 from services.integration.webhook_rules import WebhookSettings
+from tests.databases import own_database
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 SETTINGS = WebhookSettings(http_allowed_hosts=frozenset({"127.0.0.1"}),
@@ -28,12 +27,8 @@ START = datetime.now(timezone.utc)
 @pytest.fixture(scope="module")
 def engine(config):
     # Its own database: the running system's courier must not send these deliveries.
-    uri = db_uri(config, "integration") + "_webhooks"
-    upgrade("integration", uri)
-    engine = create_engine(uri)
-    yield engine
-    engine.dispose()
-    drop_database(uri)
+    with own_database(config, "integration", "webhooks") as engine:
+        yield engine
 
 
 @pytest.fixture

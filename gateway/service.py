@@ -15,6 +15,7 @@ from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.pages import BookingPages
 from gateway.payments_api import PaymentsApi
+from gateway.webhooks_api import WebhooksApi
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -34,7 +35,7 @@ class AdminToken(DependencyProvider):
 
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     CalendarApi, BookingPages):
+                     CalendarApi, WebhooksApi, BookingPages):
     name = "gateway"
 
     admin_token = AdminToken()

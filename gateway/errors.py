@@ -32,6 +32,15 @@ class RouteNotFound(NotFound):
     code = "route_not_found"
 
 
+class RateLimited(StudioError):
+    """Past a rate limit; `headers` (Retry-After, RateLimit-*) go on the answer."""
+    code = "rate_limited"
+
+    def __init__(self, message="", details=None, headers=None):
+        super().__init__(message, details)
+        self.headers = headers or {}
+
+
 # Most specific first: the first matching class decides.
 STATUS_BY_ERROR = (
     (MalformedBody, 400),
@@ -41,6 +50,7 @@ STATUS_BY_ERROR = (
     (Conflict, 409),
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
+    (RateLimited, 429),
     (ServiceUnavailable, 503),
 )
 

@@ -15,6 +15,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
+    429: "Too many requests from this client: wait Retry-After seconds (RateLimit-* headers)",
     503: "A service behind the gateway did not answer in time",
 }
 
@@ -79,6 +80,8 @@ def _operation(route, path):
         codes |= {401, 403}
         op["security"] = [{"admin": []}] if route.auth == "admin" else [{"booking": []},
                                                                          {"admin": []}]
+    if route.rate_limit:
+        codes.add(429)
     codes.add(503)
     for code in sorted(codes):
         op["responses"][str(code)] = {

@@ -12,6 +12,7 @@ from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
+from gateway.rate_limits import RateLimiter
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -34,6 +35,7 @@ class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
     name = "gateway"
 
     admin_token = AdminToken()
+    rate_limits = RateLimiter()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

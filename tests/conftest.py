@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import requests
 
-from scripts.system import System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
 
 RUN_ID = f"t{os.getpid()}"
 VHOST = f"studio_test_{RUN_ID}"
@@ -22,6 +22,8 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
+    **LOAD_TEST_RATE_LIMITS,
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)

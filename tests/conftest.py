@@ -22,6 +22,9 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
+    "DB_POOL_SIZE": "1",
+    "DB_MAX_OVERFLOW": "5",
     "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
     **LOAD_TEST_RATE_LIMITS,
 }

@@ -16,6 +16,7 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 from services.common.errors import ServiceUnavailable, StudioError
+from services.common.production import ProductionSecrets
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,10 @@ class _TimedServiceProxy:
 
 
 class Pingable:
-    """Mixin: the `ping` RPC the gateway's /health calls."""
+    """Mixin of every service: the `ping` RPC the gateway's /health calls, and no start in
+    production on a default secret."""
+
+    production_secrets = ProductionSecrets()
 
     @rpc
     def ping(self):

@@ -37,8 +37,9 @@ class Courier:
         self.uri = uri
         self.settings = settings
         self.channels = channels
-        self.Session = session_factory(uri, pool_size=settings.delivery_concurrency + 1,
-                                       max_overflow=2)
+        # idle it needs one; each delivery in flight stores its outcome with one more
+        self.Session = session_factory(uri, pool_size=1,
+                                       max_overflow=settings.delivery_concurrency + 1)
         self.pool = eventlet.GreenPool(settings.delivery_concurrency)
         self._wake = LightQueue()
         self._listener = None

@@ -48,6 +48,8 @@ def test_every_variable_given_to_the_containers_is_one_config_yaml_reads(compose
         given = set(compose[name]["environment"])
         assert given <= reads, (name, given - reads)
         assert SECRETS <= given, (name, SECRETS - given)
+        provider_urls = {"YOOKASSA_API_URL", "TINKOFF_API_URL", "SBER_API_URL"}
+        assert provider_urls <= given, (name, provider_urls - given)
 
 
 def test_the_containers_config_points_at_the_compose_hosts(compose, monkeypatch):

@@ -1,6 +1,8 @@
 """The booking contract: HTTP bodies, RPC payloads and event payloads (field names are public)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from contracts.bounds import CURSOR, EMAIL, ROW_ID, Day, Moment
+
 BOOKING_STATUSES = ("pending_payment", "confirmed", "cancelled", "expired", "completed")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$",
                         error="Not a phone number: digits, optionally +, spaces, (), -.")
@@ -10,7 +12,7 @@ TELEGRAM_CHAT_ID = validate.Regexp(r"^-?[0-9]{1,20}$", error="A Telegram chat id
 class CustomerSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     phone = fields.String(required=True, validate=PHONE)
-    email = fields.Email(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True, validate=EMAIL)
     telegram_chat_id = fields.String(load_default=None, allow_none=True,
                                      validate=TELEGRAM_CHAT_ID)
 
@@ -21,10 +23,10 @@ class CustomerSchema(Schema):
 
 
 class CreateBookingSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
-    start = fields.DateTime(required=True, metadata={
+    hall_id = fields.Integer(required=True, strict=True, validate=ROW_ID)
+    start = Moment(required=True, metadata={
         "description": "ISO-8601; a time without offset is the studio's local time"})
-    end = fields.DateTime(required=True)
+    end = Moment(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
     comment = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=1000))
@@ -39,9 +41,9 @@ class HallSchema(Schema):
 
 
 class AvailabilityQuerySchema(Schema):
-    hall_id = fields.Integer(required=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
+    hall_id = fields.Integer(required=True, validate=ROW_ID)
+    start_date = Day(required=True)
+    end_date = Day(required=True)
 
 
 class SlotSchema(Schema):
@@ -63,9 +65,9 @@ class AvailabilitySchema(Schema):
 
 
 class QuoteQuerySchema(Schema):
-    hall_id = fields.Integer(required=True)
-    start = fields.DateTime(required=True)
-    end = fields.DateTime(required=True)
+    hall_id = fields.Integer(required=True, validate=ROW_ID)
+    start = Moment(required=True)
+    end = Moment(required=True)
 
 
 class QuoteSchema(Schema):
@@ -99,11 +101,11 @@ class CreatedBookingSchema(BookingSchema):
 
 
 class BookingListQuerySchema(Schema):
-    hall_id = fields.Integer()
+    hall_id = fields.Integer(validate=ROW_ID)
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
-    date_from = fields.Date()
-    date_to = fields.Date()
-    cursor = fields.String()
+    date_from = Day()
+    date_to = Day()
+    cursor = fields.String(validate=CURSOR)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

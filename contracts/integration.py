@@ -3,6 +3,7 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
+from contracts.bounds import CURSOR, AwareMoment
 from contracts.events_catalog import BY_TYPE, SOURCES
 
 # logged: nothing to do for it; done: its reaction succeeded; failed: the reaction failed and
@@ -17,11 +18,12 @@ class EventLogQuerySchema(Schema):
     booking_id = fields.String(validate=ID)
     payment_id = fields.String(validate=ID)
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
-    since = fields.AwareDateTime(default_timezone=timezone.utc, metadata={
+    since = AwareMoment(default_timezone=timezone.utc, metadata={
         "description": "occurred at or after (ISO-8601; no offset means UTC)"})
-    until = fields.AwareDateTime(default_timezone=timezone.utc, metadata={
+    until = AwareMoment(default_timezone=timezone.utc, metadata={
         "description": "occurred before (ISO-8601; no offset means UTC)"})
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    cursor = fields.String(validate=CURSOR,
+                           metadata={"description": "next_cursor of the previous page"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

@@ -1,0 +1,44 @@
+"""Every input the OpenAPI document admits gets a 2xx or a clear 4xx, and every answer matches
+the document: schemathesis over the gateway of the test system, every operation, as an
+operator (so nothing is refused before it reaches the services)."""
+import os
+import random
+import subprocess
+import sys
+
+from tests.conftest import ADMIN_TOKEN
+
+MAX_EXAMPLES = 50   # per operation: the whole run stays near a minute on this machine
+
+
+def test_no_input_the_schema_admits_makes_the_api_fail_or_break_its_schema(api, tmp_path):
+    seed = os.environ.get("SCHEMATHESIS_SEED") or str(random.randrange(2**32))
+    schemathesis = os.path.join(os.path.dirname(sys.executable), "st")
+    run = subprocess.run(
+        [schemathesis, "run", f"{api.base_url}/api/openapi.json",
+         "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
+         "--checks", "not_a_server_error,response_schema_conformance",
+         "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "2",
+         "--request-timeout", "20"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)  # its .hypothesis/ there
+    assert run.returncode == 0, (f"schemathesis found failures (again with "
+                                 f"SCHEMATHESIS_SEED={seed}):\n{run.stdout[-8000:]}{run.stderr}")
+
+
+def test_dates_outside_the_studio_years_and_impossible_offsets_are_422(api):
+    for path in ["/api/bookings/availability?hall_id=1&start_date=0001-01-01&end_date=2000-01-01",
+                 "/api/bookings/quote?hall_id=1&start=9999-12-31T10:00&end=9999-12-31T11:00",
+                 "/api/integrations/events?since=0296-09-14T23:20:39-19:14",
+                 "/api/integrations/events?since=2026-09-14T23:20:39%2B22:45"]:
+        answer = api.get(path, admin=True)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["error"] == "validation_error"
+
+
+def test_the_openapi_document_states_the_limits(api):
+    spec = api.get("/api/openapi.json").json()
+    availability = spec["paths"]["/api/bookings/availability"]["get"]["parameters"]
+    start_date = next(p for p in availability if p["name"] == "start_date")
+    assert "between 2000-01-01 and 2100-12-31" in start_date["description"]
+    hall_id = next(p for p in availability if p["name"] == "hall_id")
+    assert hall_id["schema"]["maximum"] == 2**31 - 1

@@ -55,6 +55,11 @@ STATUS_BY_ERROR = (
 )
 
 
+# A service whose database does not answer (down, restarting, out of connections) is as
+# unavailable as one that does not answer at all: 503, and the client may retry.
+DATABASE_UNAVAILABLE = {"OperationalError", "InterfaceError"}
+
+
 def error_body(code, message, details=None):
     return {"error": code, "message": message, "details": details or {}}
 
@@ -70,6 +75,10 @@ def status_and_body(exc):
                 return status, error_body(exc.code, exc.message, exc.details)
     if isinstance(exc, HTTPException):
         return exc.code, error_body(exc.name.lower().replace(" ", "_"), exc.description)
+    if isinstance(exc, RemoteError) and exc.exc_type in DATABASE_UNAVAILABLE:
+        log.warning("a service's database is unavailable: %s", exc.value)
+        return 503, error_body(ServiceUnavailable.code,
+                               "A database behind the service is unavailable; try again.")
     if isinstance(exc, RemoteError):
         log.error("unexpected error in a service: %s %s", exc.exc_type, exc.value)
     else:

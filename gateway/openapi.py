@@ -20,6 +20,13 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": "requests allowed in the window",
+    "RateLimit-Remaining": "requests left in the window",
+    "RateLimit-Reset": "seconds until the window starts again",
+}
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "machine-readable code"})
     message = fields.String(required=True)
@@ -87,4 +94,10 @@ def _operation(route, path):
         op["responses"][str(code)] = {
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"schema": "Error"}}}
+    if route.rate_limit:
+        headers = {name: {"description": text, "schema": {"type": "integer"}}
+                   for name, text in RATE_LIMIT_HEADERS.items()}
+        op["responses"][str(route.status)]["headers"] = headers
+        op["responses"]["429"]["headers"] = {**headers, "Retry-After": {
+            "description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
     return op

@@ -1,7 +1,8 @@
 """The booking contract: HTTP bodies, RPC payloads and event payloads (field names are public)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from contracts.bounds import CURSOR, EMAIL, ROW_ID, Day, Moment
+from contracts import paging
+from contracts.bounds import EMAIL, ROW_ID, Day, Moment
 
 BOOKING_STATUSES = ("pending_payment", "confirmed", "cancelled", "expired", "completed")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$",
@@ -105,13 +106,13 @@ class BookingListQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
     date_from = Day()
     date_to = Day()
-    cursor = fields.String(validate=CURSOR)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = paging.cursor()
+    limit = paging.limit()
 
 
 class BookingListSchema(Schema):
     items = fields.List(fields.Nested(BookingSchema))
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = paging.next_cursor()
 
 
 class ConfirmBookingSchema(Schema):

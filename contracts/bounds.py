@@ -11,7 +11,6 @@ MAX_UTC_OFFSET = timedelta(hours=14)
 YEARS = f"between {FIRST_DAY} and {LAST_DAY}"
 # An integer id that fits PostgreSQL's `integer`.
 ROW_ID = validate.Range(min=1, max=2**31 - 1)
-CURSOR = validate.Length(max=200)     # a next_cursor we gave is far shorter
 EMAIL = validate.Length(max=254)      # RFC 5321's limit on an address
 
 

@@ -13,7 +13,6 @@ from werkzeug.wrappers import Response
 
 from gateway.errors import BodyTooLarge, status_and_body
 from gateway.http import JsonHttpEntrypoint
-from services.payments.providers.mock import DECLINED_CARD, PAYING_CARD
 
 CURRENCY_SIGNS = {"RUB": "₽"}
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
@@ -94,14 +93,14 @@ def checkout_content(checkout, lang=LANGUAGES[0]):
         return (f"{switch}<h1>{title}</h1><p class=\"amount\">{amount}</p>"
                 f"<p>{escape(said)}</p>{back}")
     action = escape(f"{page_url}?lang={lang}")
+    paying, declined = (escape(checkout["test_cards"][card]) for card in ("paying", "declined"))
     return (f"{switch}<h1>{title}</h1><p class=\"amount\">{amount}</p>"
             f'<form method="post" action="{action}">'
             f'<label for="card">{texts["card"]}</label>'
             f'<input id="card" name="card_number" inputmode="numeric" autocomplete="off" '
-            f'placeholder="{PAYING_CARD}" required>'
+            f'placeholder="{paying}" required>'
             f'<button type="submit">{texts["pay"].format(amount=amount)}</button></form>'
-            f'<p class="note">{texts["note"].format(paying=PAYING_CARD, declined=DECLINED_CARD)}'
-            f"</p>")
+            f'<p class="note">{texts["note"].format(paying=paying, declined=declined)}</p>')
 
 
 class MockCheckoutPages:

@@ -9,7 +9,7 @@ import pytest
 from scripts.system import ROOT, SERVICES
 from services.common.config import load_config
 from services.common.production import default_secrets, refuse_default_secrets_in_production
-from services.payments.operations import Gateways
+from services.payments.config import Gateways
 
 PROVIDER_URL_VARIABLES = ("YOOKASSA_API_URL", "TINKOFF_API_URL", "SBER_API_URL")
 SANDBOXES = {"yookassa": "https://api.yookassa.ru/v3",  # a test shop: same API, test_ keys

@@ -6,39 +6,27 @@ import os
 import random
 import subprocess
 import sys
-from datetime import date, timedelta
 
 import pytest
 
-from tests.amqp import rpc_client, wait_until
-from tests.conftest import ADMIN_TOKEN, RUN_ID
+from tests.amqp import wait_until
+from tests.conftest import ADMIN_TOKEN
+# a fresh booking with its own hall, and starting its payment, as the payments tests do
+from tests.e2e.test_payments_api import booking, operator, start_payment  # noqa: F401
 
 MAX_EXAMPLES = 50   # per operation: the whole run stays near a minute on this machine
 
 
 @pytest.fixture
-def known_objects(api, config):
+def known_objects(api, booking):
     """A hall, a booking, its payment and an event that exist, so that half the generated
     requests reach real objects instead of stopping at 404."""
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        hall = rpc.booking.create_hall({"name": f"Fuzzed hall {RUN_ID}", "capacity": 4,
-                                        "buffer_minutes": 0,
-                                        "tariff": {"hourly_price": 100000, "rules": []}})
-    day = date.today() + timedelta(days=20)
-    booked = api.post("/api/bookings", json={
-        "hall_id": hall["id"], "start": f"{day}T10:00", "end": f"{day}T12:00",
-        "customer": {"name": "Фаззер", "phone": "+7 900 000-00-00"}})
-    assert booked.status_code == 201, booked.text
-    booking = booked.json()
-    paying = api.post("/api/payments", token=booking["access_token"], json={
-        "booking_id": booking["id"], "kind": "prepayment", "gateway": "mock"})
-    assert paying.status_code == 201, paying.text
-    payment = paying.json()
+    payment = start_payment(api, booking, gateway="mock")
     events = []
     assert wait_until(lambda: events.extend(api.get(
         f"/api/integrations/bookings/{booking['id']}/events", admin=True).json()["items"])
         or events, seconds=15)
-    return {"hall_id": [hall["id"]], "booking_id": [booking["id"]],
+    return {"hall_id": [booking["hall_id"]], "booking_id": [booking["id"]],
             "payment_id": [payment["id"]], "event_id": [events[0]["event_id"]]}
 
 

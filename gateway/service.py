@@ -5,11 +5,13 @@ from nameko.extensions import DependencyProvider
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
+from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
 from gateway.rate_limits import RateLimiter
+from gateway.webhooks_api import WebhooksApi
 from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
 
@@ -26,7 +28,8 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, CalendarApi,
+                     WebhooksApi):
     name = "gateway"
 
     admin_token = AdminToken()

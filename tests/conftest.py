@@ -27,6 +27,11 @@ TEST_ENV = {
     "DB_MAX_OVERFLOW": "5",
     "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
     **LOAD_TEST_RATE_LIMITS,
+    "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
+    # local receivers stand in for the studio's CRM
+    "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "WEBHOOKS_RETRY_SCHEDULE": "0.3,0.3,0.3",
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)

@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_TOKEN
 # a fresh booking with its own hall, and starting its payment, as the payments tests do
 from tests.e2e.test_payments_api import booking, operator, start_payment  # noqa: F401
 
-MAX_EXAMPLES = 50   # per operation: the whole run stays near a minute on this machine
+MAX_EXAMPLES = 30   # per operation: the whole run stays near a minute on this machine
 
 
 @pytest.fixture
@@ -31,14 +31,16 @@ def known_objects(api, booking):
 
 
 def schemathesis_config(known_objects):
-    """schemathesis.toml: each known object is used for its parameter half of the time."""
+    """schemathesis.toml: each known object is used for its parameter half of the time (path
+    parameters are strings in the document, query ones keep their type)."""
     lines = []
     for name, values in known_objects.items():
-        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}",
+                  f"[dictionaries.{name}_text]", f"values = {json.dumps(list(map(str, values)))}"]
     lines.append("[parameters]")
     for name in known_objects:
-        for location in ("path", "query"):
-            lines.append(f'"{location}.{name}" = {{ dictionary = "{name}", probability = 0.5 }}')
+        lines += [f'"query.{name}" = {{ dictionary = "{name}", probability = 0.5 }}',
+                  f'"path.{name}" = {{ dictionary = "{name}_text", probability = 0.5 }}']
     return "\n".join(lines) + "\n"
 
 
@@ -52,7 +54,10 @@ def test_no_input_the_schema_admits_makes_the_api_fail_or_break_its_schema(
         [schemathesis, "--config-file", str(config), "run", f"{api.base_url}/api/openapi.json",
          "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
          "--checks", "not_a_server_error,response_schema_conformance",
-         "--max-examples", str(MAX_EXAMPLES), "--seed", seed, "--workers", "2",
+         "--max-examples", str(MAX_EXAMPLES), "--seed", seed,
+         # one worker: CPython 3.11.7's ast.parse is not thread-safe ("AST constructor
+         # recursion depth mismatch" inside hypothesis when two workers generate at once)
+         "--workers", "1",
          "--request-timeout", "20"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)  # its .hypothesis/ there
     assert run.returncode == 0, (f"schemathesis found failures (again with "

@@ -7,6 +7,11 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: run test bench shell migrate demo infra tools deps up down clean
 
+# Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
+# `command=package` when the names differ).
+# chromium: the booking page in a real browser (tests/browser)
+TEST_TOOLS := docker-compose chromium
+
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -18,9 +23,8 @@ deps: $(STAMP)
 infra:
 	@scripts/ensure_infra.sh
 
-## apt tools the tests use, installed only when missing (chromium: the booking page's tests)
 tools:
-	@scripts/ensure_tools.sh chromium
+	@scripts/ensure_tools.sh $(TEST_TOOLS)
 
 migrate: deps infra
 	$(PY) -m services.common.migrate

@@ -36,6 +36,13 @@ RATE_LIMIT_HEADERS = {
 }
 
 
+# One Server-Sent Event as a client parses it; `data` is JSON text (the booking for `state`,
+# the event's {type, occurred_at, payload} otherwise).
+SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
+    "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+    "retry": {"type": "integer"}}}
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "machine-readable code"})
     message = fields.String(required=True)
@@ -85,6 +92,10 @@ def _operation(route, path):
         schema = {"type": "array", "items": route.response} if route.many else route.response
         op["responses"][str(route.status)] = {
             "description": "OK", "content": {route.content_type: {"schema": schema}}}
+    elif route.content_type == "text/event-stream":
+        op["responses"][str(route.status)] = {
+            "description": "OK: a stream of events", "content": {route.content_type: {
+                "schema": SSE_EVENT}}}
     elif route.content_type != "application/json":
         op["responses"][str(route.status)] = {
             "description": "OK", "content": {route.content_type: {"schema": {"type": "string"}}}}

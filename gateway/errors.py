@@ -10,8 +10,8 @@ import services.booking.exceptions  # noqa: F401
 import services.integration.exceptions  # noqa: F401
 import services.payments.exceptions  # noqa: F401
 import services.notifications.exceptions  # noqa: F401
-from services.common.errors import (AccessDenied, Conflict, InvalidRequest, NotFound,
-                                    ServiceUnavailable, StudioError)
+from services.common.errors import (AccessDenied, Conflict, InvalidRequest, LimitReached,
+                                    NotFound, ServiceUnavailable, StudioError)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ STATUS_BY_ERROR = (
     (Conflict, 409),
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
+    (LimitReached, 429),
     (ServiceUnavailable, 503),
 )
 

@@ -6,6 +6,7 @@ from nameko.extensions import DependencyProvider
 
 from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
+from gateway.client_ip import TrustedProxies
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
 from gateway.integration_api import IntegrationApi
@@ -34,6 +35,7 @@ class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
     name = "gateway"
 
     admin_token = AdminToken()
+    trusted_proxies = TrustedProxies()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

@@ -4,15 +4,18 @@ Every class keeps the `(message="", details=None)` constructor of StudioError: t
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
 
-from services.common.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
+from services.common.errors import (Conflict, IdempotencyKeyReused, InvalidRequest,
+                                    InvalidTransition, LimitReached, NotFound)
 
 __all__ = [
     "BookingNotFound",
     "BookingRuleViolation",
     "HallInactive",
     "HallNotFound",
+    "IdempotencyKeyReused",
     "InvalidTransition",
     "SlotTaken",
+    "TooManyHolds",
 ]
 
 
@@ -40,3 +43,10 @@ class BookingRuleViolation(InvalidRequest):
     """A booking request breaks the studio's rules; details is {field: [message, ...]}."""
 
     code = "validation_error"
+
+
+class TooManyHolds(LimitReached):
+    """The customer (phone, e-mail) or client address runs as many unpaid holds as allowed;
+    details: {limit, by: [phone|email|ip]}."""
+
+    code = "too_many_holds"

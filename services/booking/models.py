@@ -46,6 +46,7 @@ class BookingRow(Base):
     customer = Column(JSONB, nullable=False)
     comment = Column(Text)
     access_token_hash = Column(Text, nullable=False)
+    client_ip = Column(Text)  # where the hold came from (the limit of holds per address)
     refund_due = Column(BigInteger)
     cancelled_by = Column(Text)
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
@@ -55,6 +56,19 @@ class BookingRow(Base):
         CheckConstraint("end_at > start_at", name="booking_ends_after_start"),
         CheckConstraint("amount_paid >= 0 AND price_total >= 0", name="booking_money"),
     )
+
+
+class IdempotencyKeyRow(Base):
+    """A creating call's request id (Idempotency-Key): what it answered first, kept until
+    expires_at. Only hashes and ids: the token of an answer is derived again from the key."""
+    __tablename__ = "idempotency_keys"
+
+    operation = Column(Text, primary_key=True)
+    key = Column(Text, primary_key=True)
+    request_hash = Column(Text, nullable=False)
+    result = Column(JSONB, nullable=False, server_default="{}")
+    token_salt = Column(Text, nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
 
 
 outbox, inbox = reliability_tables_v1(Base.metadata)

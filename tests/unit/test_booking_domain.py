@@ -18,6 +18,7 @@ from services.booking.domain import (
     Slot,
     Tariff,
     TariffRule,
+    Transition,
     busy_range,
     check_booking_request,
     free_slots,
@@ -631,7 +632,8 @@ def test_active_statuses_are_the_ones_holding_the_slot():
 
 def test_payment_confirms_a_pending_booking():
     booking = placed()
-    assert booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5)) is True
+    assert booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5)) == Transition(
+        BookingStatus.CONFIRMED, "booking.confirmed")
     assert booking.status == BookingStatus.CONFIRMED
     assert booking.amount_paid == 210_000
     assert booking.payment_ids == ["pay-1"]
@@ -641,7 +643,7 @@ def test_payment_confirms_a_pending_booking():
 def test_confirm_with_the_same_payment_twice_changes_nothing():
     booking = placed()
     booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5))
-    assert booking.confirm("pay-1", 210_000, at(MONDAY, 12, 6)) is False
+    assert booking.confirm("pay-1", 210_000, at(MONDAY, 12, 6)) is None
     assert booking.amount_paid == 210_000
     assert booking.payment_ids == ["pay-1"]
 
@@ -649,7 +651,8 @@ def test_confirm_with_the_same_payment_twice_changes_nothing():
 def test_remainder_payment_is_added_to_a_confirmed_booking():
     booking = placed()
     booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5))
-    assert booking.confirm("pay-2", 490_000, at(MONDAY, 16)) is True
+    assert booking.confirm("pay-2", 490_000, at(MONDAY, 16)) == Transition(
+        BookingStatus.CONFIRMED, "booking.payment_recorded")
     assert booking.status == BookingStatus.CONFIRMED
     assert booking.amount_paid == 700_000 and booking.remaining_due == 0
     assert booking.payment_ids == ["pay-1", "pay-2"]
@@ -667,7 +670,7 @@ def test_what_two_payments_bring_beyond_the_price_is_kept_apart_whatever_their_o
     booking.confirm(second, amounts[second], at(MONDAY, 12, 6))
     assert booking.amount_paid == 700_000 and booking.remaining_due == 0
     assert booking.overpaid == {second: min(amounts[second], 210_000)}
-    assert booking.confirm(second, amounts[second], at(MONDAY, 12, 7)) is False
+    assert booking.confirm(second, amounts[second], at(MONDAY, 12, 7)) is None
     assert booking.overpaid == {second: min(amounts[second], 210_000)}
     assert booking.amount_paid + sum(booking.overpaid.values()) == 910_000
 
@@ -683,7 +686,7 @@ def test_payment_after_the_hold_expired_still_confirms():
     booking = placed()
     late = at(MONDAY, 13)
     assert booking.is_hold_expired(late)
-    assert booking.confirm("pay-1", 210_000, late) is True
+    assert booking.confirm("pay-1", 210_000, late).event == "booking.confirmed"
     assert booking.status == BookingStatus.CONFIRMED
     assert not booking.is_hold_expired(late)
 
@@ -708,7 +711,7 @@ def test_a_repeated_payment_on_a_cancelled_booking_changes_nothing():
     booking = placed()
     booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5))
     booking.cancel("operator", at(MONDAY, 13))
-    assert booking.confirm("pay-1", 210_000, at(MONDAY, 13, 5)) is False
+    assert booking.confirm("pay-1", 210_000, at(MONDAY, 13, 5)) is None
     assert booking.status == BookingStatus.CANCELLED
 
 
@@ -735,14 +738,14 @@ def paid_booking(amount=210_000):
 
 def test_cancel_exactly_24h_before_start_refunds_everything():
     booking = paid_booking()
-    assert booking.cancel("customer", START - timedelta(hours=24)) == 210_000
+    assert booking.cancel("customer", START - timedelta(hours=24)).refund_due == 210_000
     assert booking.status == BookingStatus.CANCELLED
     assert not booking.is_active
 
 
 def test_customer_cancelling_23h59_before_start_keeps_prepayment():
     booking = paid_booking()
-    assert booking.cancel("customer", START - timedelta(hours=23, minutes=59)) == 0
+    assert booking.cancel("customer", START - timedelta(hours=23, minutes=59)).refund_due == 0
 
 
 def test_customer_cancelling_late_after_paying_in_full_gets_all_but_the_prepayment_back():
@@ -752,13 +755,13 @@ def test_customer_cancelling_late_after_paying_in_full_gets_all_but_the_prepayme
 
 def test_customer_cancelling_an_unpaid_booking_is_due_nothing():
     booking = placed()
-    assert booking.cancel("customer", at(MONDAY, 12, 5)) == 0
+    assert booking.cancel("customer", at(MONDAY, 12, 5)).refund_due == 0
     assert booking.status == BookingStatus.CANCELLED
 
 
 def test_operator_cancelling_refunds_everything_even_on_the_day():
     booking = paid_booking()
-    assert booking.cancel("operator", START - timedelta(minutes=30)) == 210_000
+    assert booking.cancel("operator", START - timedelta(minutes=30)).refund_due == 210_000
 
 
 def test_full_refund_window_is_given_by_the_caller():

@@ -395,11 +395,13 @@ def _move(session, rules, rows, move):
     transitions = [move(store.booking_from_row(row)) for row in rows]
     store.set_status(session, [row.id for row in rows], transitions[0].status)
     names = {}
-    for row, transition in zip(rows, transitions):
+    for row in rows:
         if row.hall_id not in names:
             names[row.hall_id] = _hall_name(session, row.hall_id)
-        view = booking_view(row, names[row.hall_id], rules.tz)
-        _record(session, transition.event, {**view, "status": transition.status})
+    store.record_events(session, SOURCE, [
+        (transition.event, event_payload({**booking_view(row, names[row.hall_id], rules.tz),
+                                          "status": transition.status}))
+        for row, transition in zip(rows, transitions)])
     return len(rows)
 
 

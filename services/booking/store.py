@@ -18,7 +18,9 @@ from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Ha
                                      OpeningHours, Tariff, busy_range)
 from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
                                          SlotTaken)
+from contracts.events import make_envelope
 from services.booking.models import BookingRow, HallRow
+from services.common.outbox import NOTIFY_CHANNEL
 
 EXCLUSION_VIOLATION = "23P01"
 PENDING, CONFIRMED = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
@@ -252,6 +254,28 @@ def decode_cursor(cursor):
     except (ValueError, TypeError):
         raise BookingRuleViolation("The cursor is not one this API gave out.",
                                    {"cursor": ["unknown cursor"]})
+
+
+# --- many events at once ------------------------------------------------------------------------
+
+_INSERT_EVENTS = text(
+    "INSERT INTO outbox (event_id, type, envelope) "
+    "SELECT CAST(e->>'event_id' AS uuid), e->>'type', e "
+    "FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS t(e, n) "
+    "ORDER BY n")
+_NOTIFY_RELAY = text("SELECT pg_notify(:channel, '')")
+
+
+def record_events(session, source, events):
+    """outbox.record_event for a batch of (type, payload): one INSERT and one NOTIFY where
+    the timers would pay two statements per event (most of their time). It belongs next to
+    record_event in services/common/outbox.py, which is being reworked on another branch."""
+    envelopes = [make_envelope(source, event_type, payload) for event_type, payload in events]
+    if envelopes:
+        session.execute(_INSERT_EVENTS, {"envelopes": json.dumps(envelopes,
+                                                                  ensure_ascii=False)})
+        session.execute(_NOTIFY_RELAY, {"channel": NOTIFY_CHANNEL})
+    return envelopes
 
 
 # --- a customer's unpaid holds ------------------------------------------------------------------

@@ -651,8 +651,7 @@ def check_unpaid_holds(counts: dict, rules: Rules) -> None:
     hold the whole calendar. `counts` maps phone|email|ip to its holds still running."""
     limits = {"phone": rules.max_holds_per_phone, "email": rules.max_holds_per_email,
               "ip": rules.max_holds_per_ip}
-    over = sorted(kind for kind, count in counts.items() if limits[kind] and
-                  count >= limits[kind])
+    over = [kind for kind, limit in limits.items() if limit and counts.get(kind, 0) >= limit]
     if over:
         limit = min(limits[kind] for kind in over)
         raise TooManyHolds(

@@ -21,6 +21,7 @@ from services.booking.domain import (
     Transition,
     busy_range,
     check_booking_request,
+    check_unpaid_holds,
     free_slots,
     is_on_grid,
     prepayment_for,
@@ -29,6 +30,7 @@ from services.booking.domain import (
     slot_price,
 )
 from services.booking.exceptions import (
+    TooManyHolds,
     BookingNotFound,
     BookingRuleViolation,
     HallInactive,
@@ -848,3 +850,44 @@ def test_days_and_slots_are_plain_tuples():
     day = Day(MONDAY, [Slot(at(MONDAY, 10), at(MONDAY, 10, 15), 75_000)])
     assert day.date == MONDAY and day.slots[0].price == 75_000
     assert tuple(day.slots[0]) == (at(MONDAY, 10), at(MONDAY, 10, 15), 75_000)
+
+
+def test_each_move_of_a_booking_names_its_status_and_event():
+    booking = placed()
+    assert booking.expire(at(MONDAY, 12, 15)) == Transition(BookingStatus.EXPIRED,
+                                                            "booking.expired")
+    booking.retake_slot()
+    assert booking.status == BookingStatus.PENDING_PAYMENT
+    assert booking.confirm("pay-1", 210_000, at(MONDAY, 13)).event == "booking.confirmed"
+    assert booking.complete(START + timedelta(hours=2)) == Transition(
+        BookingStatus.COMPLETED, "booking.completed")
+    assert paid_booking().cancel("operator", at(MONDAY, 13)) == Transition(
+        BookingStatus.CANCELLED, "booking.cancelled", 210_000)
+
+
+@pytest.mark.parametrize("status", [BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED,
+                                    BookingStatus.CANCELLED])
+def test_only_an_expired_hold_retakes_its_slot(status):
+    with pytest.raises(InvalidTransition):
+        placed(status=status).retake_slot()
+
+
+LIMITED = Rules(timezone="Europe/Moscow", max_holds_per_phone=3, max_holds_per_email=3,
+                max_holds_per_ip=10)
+
+
+def test_unpaid_holds_below_every_limit_pass():
+    check_unpaid_holds({"phone": 2, "email": 2, "ip": 9}, LIMITED)
+
+
+def test_the_holds_at_a_limit_refuse_one_more_naming_what_is_over():
+    with pytest.raises(TooManyHolds) as refused:
+        check_unpaid_holds({"phone": 3, "email": 0, "ip": 10}, LIMITED)
+    assert refused.value.details == {"limit": 3, "by": ["phone", "ip"]}
+    assert "phone number and network address" in refused.value.message
+
+
+def test_a_limit_of_zero_means_no_limit():
+    check_unpaid_holds({"phone": 500, "email": 500, "ip": 500},
+                       Rules(timezone="Europe/Moscow", max_holds_per_phone=0,
+                             max_holds_per_email=0, max_holds_per_ip=0))

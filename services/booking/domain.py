@@ -290,6 +290,12 @@ class Rules:
         return cls(timezone=timezone, **values)
 
     @property
+    def hold_limits(self) -> dict:
+        """Unpaid holds allowed at once per phone, e-mail and client address (0: no limit)."""
+        return {"phone": self.max_holds_per_phone, "email": self.max_holds_per_email,
+                "ip": self.max_holds_per_ip}
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)  # ZoneInfo caches its instances by key
 
@@ -649,8 +655,7 @@ def check_unpaid_holds(counts: dict, rules: Rules) -> None:
     """Refuse one more unpaid hold to a phone, an e-mail or a client address that already
     runs as many as the studio allows: holds block slots for free, so one client must not
     hold the whole calendar. `counts` maps phone|email|ip to its holds still running."""
-    limits = {"phone": rules.max_holds_per_phone, "email": rules.max_holds_per_email,
-              "ip": rules.max_holds_per_ip}
+    limits = rules.hold_limits
     over = [kind for kind, limit in limits.items() if limit and counts.get(kind, 0) >= limit]
     if over:
         limit = min(limits[kind] for kind in over)

@@ -264,8 +264,10 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None):
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
     booking = Booking.place(booking_id, hall, rules, start, end, now, customer)
-    check_unpaid_holds(store.count_unpaid_holds(
-        session, store.holder_keys(customer, client_ip), now), rules)
+    holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
+               if key and rules.hold_limits[kind]}
+    if holders:
+        check_unpaid_holds(store.count_unpaid_holds(session, holders, now), rules)
     expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
     row = store.insert_booking(session, booking, hall, token_hash(access_token),
                                data.get("comment"), client_ip, now)

@@ -301,12 +301,15 @@ def holder_keys(customer, client_ip):
 
 
 def count_unpaid_holds(session, holders, now):
-    """{phone|email|ip: how many unpaid holds still running it has}. Locks the holders for
-    the rest of the transaction first, so two requests of one customer count in turn."""
-    keys = sorted(_lock_key(kind, value) for kind, value in holders.items() if value)
+    """{phone|email|ip: how many unpaid holds still running it has} for the holders given
+    (holder_keys). Locks them for the rest of the transaction first, so two requests of one
+    customer count in turn."""
+    keys = sorted(_lock_key(kind, value) for kind, value in holders.items())
     session.execute(_LOCK_HOLDERS, {"keys": keys})
-    counts = session.execute(_COUNT_HOLDS, {**holders, "pending": PENDING, "now": now}).one()
-    return dict(zip(("phone", "email", "ip"), counts))
+    counts = session.execute(_COUNT_HOLDS, {"phone": None, "email": None, "ip": None,
+                                            **holders, "pending": PENDING, "now": now}).one()
+    return {kind: count for kind, count in zip(("phone", "email", "ip"), counts)
+            if kind in holders}
 
 
 def _lock_key(kind, value):

@@ -15,7 +15,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 
 from scripts.system import System, free_port, rabbitmqctl
@@ -25,6 +24,7 @@ from tests.conftest import TEST_ENV, Api
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.integration.integration_flow import (MockProviderPayer, customer, hour_slots,
                                                 make_hall)
+from tests.integration.test_integration_broker_restart import start_broker, with_retries
 
 CLIENTS = 50
 OUTAGES = 2
@@ -65,18 +65,6 @@ def cut_off(config):
             shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def until_it_goes_through(action, seconds=120):
-    """What a client does: repeat the same request (same key) until it is answered."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return action()
-        except (AssertionError, requests.RequestException):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 def client(api, payer, hall, n, start, end, attempts):
     key = {"Idempotency-Key": f"book-{n}-{uuid.uuid4()}"}
 
@@ -87,9 +75,9 @@ def client(api, payer, hall, n, start, end, attempts):
         assert answer.status_code == 201, answer.text
         return answer.json()
 
-    booking = until_it_goes_through(book)
-    payment = until_it_goes_through(lambda: payer.create(booking))
-    until_it_goes_through(lambda: payer.pay(payment))
+    booking = with_retries(book)
+    payment = with_retries(lambda: payer.create(booking))
+    with_retries(lambda: payer.pay(payment))
     return booking
 
 
@@ -99,7 +87,6 @@ def outage(kind, proxy, amqp):
         time.sleep(OUTAGE_SECONDS)
         proxy.unblock()
     else:
-        from tests.integration.test_integration_broker_restart import start_broker
         rabbitmqctl("stop_app")
         time.sleep(OUTAGE_SECONDS)
         assert start_broker(amqp), "RabbitMQ did not come back"

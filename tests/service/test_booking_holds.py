@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.expiry import insert_due_holds
+from bench.expiry import booking_database, insert_due_holds
 from services.booking import operations, store
 from services.booking.exceptions import IdempotencyKeyReused, SlotTaken, TooManyHolds
 from tests.service.test_booking_operations import (  # noqa: F401 (fixtures)
@@ -32,6 +32,25 @@ def create(session, rules, data, now=NOW, **kwargs):
     booking = operations.create_booking(session, rules, data, now, **kwargs)
     session.commit()
     return booking
+
+
+def at_once(engine, count, attempt, refusals=None):
+    """Run attempt(session, n) for n in range(count) in as many threads, released together,
+    each in a session of its own; an error named in `refusals` gives its outcome instead."""
+    refusals = refusals or {}
+    start = threading.Barrier(count)
+
+    def run(n):
+        with Session(engine) as own:
+            start.wait()
+            try:
+                return attempt(own, n)
+            except tuple(refusals) as exc:
+                own.rollback()
+                return refusals[type(exc)]
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))
 
 
 def status_of(session, booking_id):
@@ -75,23 +94,13 @@ def test_a_live_hold_still_takes_its_slot(session, rules, hall):
 def test_twenty_concurrent_requests_for_a_run_out_holds_slot_give_one_booking(
         engine, session, rules, hall):
     old = create(session, rules, request(hall, at(15), at(17)), now=BEFORE)
-    start = threading.Barrier(20)
+    def book(own, n):
+        operations.create_booking(own, rules, request(hall, at(15), at(17),
+                                                      phone=f"+7 900 000-00-{n:02d}"), NOW)
+        own.commit()
+        return "booked"
 
-    def book(n):
-        with Session(engine) as own:
-            start.wait()
-            try:
-                operations.create_booking(own, rules, request(hall, at(15), at(17),
-                                                              phone=f"+7 900 000-00-{n:02d}"),
-                                          NOW)
-                own.commit()
-                return "booked"
-            except SlotTaken:
-                own.rollback()
-                return "taken"
-
-    with ThreadPoolExecutor(20) as pool:
-        outcomes = list(pool.map(book, range(20)))
+    outcomes = at_once(engine, 20, book, {SlotTaken: "taken"})
 
     assert sorted(outcomes) == ["booked"] + ["taken"] * 19
     assert status_of(session, old["id"]) == "expired"
@@ -120,34 +129,54 @@ def test_a_late_payment_takes_back_a_slot_nobody_took(session, rules, hall):
 
 # --- the timers drain everything due --------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def crowded(databases):
+    """A booking database of its own: thousands of due rows and their events must not land
+    on the running system's outbox."""
+    with booking_database(databases["booking"] + "_drain") as engine:
+        yield engine
+
+
+@pytest.fixture
+def crowded_hall(crowded):
+    with unit_of_work(crowded) as session:
+        return operations.save_hall(session, {"name": f"Busy hall {uuid.uuid4()}",
+                                              "capacity": 4,
+                                              "tariff": {"hourly_price": 100000, "rules": []}})
+
+
 def test_the_expiry_timer_drains_every_due_hold_in_batches_across_two_processes(
-        engine, session, rules, hall):
-    ids = insert_due_holds(engine, hall["id"], 1300, NOW)
+        crowded, crowded_hall, rules):
+    ids = insert_due_holds(crowded, crowded_hall["id"], 1300, NOW)
 
     def drain():
-        return operations.drain(lambda: unit_of_work(engine), operations.expire_holds,
+        return operations.drain(lambda: unit_of_work(crowded), operations.expire_holds,
                                 rules, NOW, 200)
 
     with ThreadPoolExecutor(2) as pool:
         expired = sum(pool.map(lambda _: drain(), range(2)))
 
-    assert expired >= len(ids)
-    counts = session.execute(text(
-        "SELECT b.status, count(o.id) FROM bookings b LEFT JOIN outbox o ON o.type = "
-        "'booking.expired' AND o.envelope->'payload'->>'booking_id' = b.id::text "
-        "WHERE b.id = ANY(CAST(:ids AS uuid[])) GROUP BY b.id, b.status"), {"ids": ids}).all()
+    assert expired == len(ids)
+    with crowded.connect() as conn:
+        counts = conn.execute(text(
+            "SELECT b.status, count(o.id) FROM bookings b LEFT JOIN outbox o ON o.type = "
+            "'booking.expired' AND o.envelope->'payload'->>'booking_id' = b.id::text "
+            "WHERE b.id = ANY(CAST(:ids AS uuid[])) GROUP BY b.id, b.status"),
+            {"ids": ids}).all()
     assert len(counts) == len(ids)
     assert set(counts) == {("expired", 1)}
 
 
-def test_complete_finished_drains_every_ended_booking(engine, session, rules, hall):
-    ids = insert_due_holds(engine, hall["id"], 700, NOW, status="confirmed")
-    done = operations.drain(lambda: unit_of_work(engine), operations.complete_finished,
+def test_complete_finished_drains_every_ended_booking(crowded, crowded_hall, rules):
+    ids = insert_due_holds(crowded, crowded_hall["id"], 700, NOW, status="confirmed")
+    done = operations.drain(lambda: unit_of_work(crowded), operations.complete_finished,
                             rules, NOW + timedelta(days=400), 300)
-    assert done >= len(ids)
-    assert session.execute(text(
-        "SELECT count(*) FROM bookings WHERE id = ANY(CAST(:ids AS uuid[])) "
-        "AND status = 'completed'"), {"ids": ids}).scalar() == len(ids)
+    assert done == len(ids)
+    with crowded.connect() as conn:
+        assert conn.execute(text(
+            "SELECT count(*) FROM outbox WHERE type = 'booking.completed' "
+            "AND envelope->'payload'->>'booking_id' = ANY(:ids)"), {"ids": ids}).scalar() \
+            == len(ids)
 
 
 # --- request ids ----------------------------------------------------------------------------------
@@ -178,17 +207,12 @@ def test_the_same_request_id_with_another_booking_is_refused(session, rules, hal
 def test_two_simultaneous_requests_with_one_id_make_one_booking(engine, rules, hall):
     key = f"retry-{uuid.uuid4()}"
     data = request(hall, at(12), at(14))
-    start = threading.Barrier(2)
+    def book(own, n):
+        answer = operations.create_booking(own, rules, data, NOW, request_id=key)
+        own.commit()
+        return answer
 
-    def book(_):
-        with Session(engine) as own:
-            start.wait()
-            answer = operations.create_booking(own, rules, data, NOW, request_id=key)
-            own.commit()
-            return answer
-
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(book, range(2))
+    first, second = at_once(engine, 2, book)
     assert first == second
 
 
@@ -278,20 +302,8 @@ def test_paid_and_run_out_holds_do_not_count(session, strict, hall):
 
 def test_simultaneous_holds_of_one_phone_stop_at_the_limit(engine, strict, hall):
     phone = f"+7 9{uuid.uuid4().int % 10**9:09d}"
-    start = threading.Barrier(6)
-
-    def book(n):
-        with Session(engine) as own:
-            start.wait()
-            try:
-                hold(own, strict, hall, n, phone=phone)
-                return "held"
-            except TooManyHolds:
-                own.rollback()
-                return "refused"
-
-    with ThreadPoolExecutor(6) as pool:
-        outcomes = list(pool.map(book, range(6)))
+    outcomes = at_once(engine, 6, lambda own, n: hold(own, strict, hall, n, phone=phone)
+                       and "held", {TooManyHolds: "refused"})
     assert sorted(outcomes) == ["held"] * 3 + ["refused"] * 3
 
 

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
-from services.common.errors import ServiceUnavailable, StudioError
+from contracts.errors.base import ServiceUnavailable, StudioError
 
 
 def json_response(status, data, headers=None):

@@ -2,11 +2,9 @@
 
 The statements on the hot paths (a new hold, the timers) are plain SQL built once at import;
 the rest uses the ORM."""
-import base64
 import hashlib
 import json
 import re
-import uuid
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -14,13 +12,14 @@ from psycopg2.extras import DateTimeTZRange
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
+from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
+from contracts.events import make_envelope
 from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
                                      OpeningHours, Tariff, busy_range)
-from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                         SlotTaken)
-from contracts.events import make_envelope
 from services.booking.models import BookingRow, HallRow
+from services.common.input import uuid_or_none
 from services.common.outbox import NOTIFY_CHANNEL
+from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
 PENDING, CONFIRMED = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
@@ -162,7 +161,7 @@ def run_out_holds_in_the_way(session, hall, start, end, now):
 
 
 def load_booking_row(session, booking_id, for_update=False):
-    key = _uuid_or_none(booking_id)
+    key = uuid_or_none(booking_id)
     row = None
     if key is not None:
         query = select(BookingRow).where(BookingRow.id == key)
@@ -233,27 +232,13 @@ def list_booking_rows(session, hall_id=None, status=None, start_from=None, start
     if start_before is not None:
         query = query.where(BookingRow.start_at < start_before)
     if cursor:
-        after_start, after_id = decode_cursor(cursor)
+        after_start, after_id = decode_cursor(
+            cursor, lambda start, booking_id: (datetime.fromisoformat(start), booking_id),
+            BookingRuleViolation)
         query = query.where(or_(BookingRow.start_at > after_start,
                                 and_(BookingRow.start_at == after_start,
                                      BookingRow.id > after_id)))
-    rows = session.scalars(query.limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def encode_cursor(row):
-    raw = json.dumps([row.start_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_cursor(cursor):
-    try:
-        start, booking_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(start), booking_id
-    except (ValueError, TypeError):
-        raise BookingRuleViolation("The cursor is not one this API gave out.",
-                                   {"cursor": ["unknown cursor"]})
+    return page(session, query, limit, lambda row: (row.start_at.isoformat(), str(row.id)))
 
 
 # --- many events at once ------------------------------------------------------------------------
@@ -356,10 +341,3 @@ def remember_result(session, operation, key, result):
 
 def forget_requests(session, now, limit):
     return session.execute(_FORGET_REQUESTS, {"now": now, "n": limit}).rowcount
-
-
-def _uuid_or_none(value):
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        return None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bench.expiry import booking_database, insert_due_holds
 from services.booking import operations, store
-from services.booking.exceptions import IdempotencyKeyReused, SlotTaken, TooManyHolds
+from contracts.errors.booking import IdempotencyKeyReused, SlotTaken, TooManyHolds
 from tests.service.test_booking_operations import (  # noqa: F401 (fixtures)
     DAY, NOW, at, engine, events, hall, request, rules, session)
 

@@ -6,7 +6,7 @@ from werkzeug.wrappers import Request
 
 from gateway.client_ip import TrustedProxies, client_ip
 from gateway.errors import status_and_body
-from services.booking.exceptions import TooManyHolds
+from contracts.errors.booking import TooManyHolds
 
 PROXIES = TrustedProxies().build({"GATEWAY": {"trusted_proxies": "10.0.0.0/8, 192.0.2.7"}})
 

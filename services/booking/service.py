@@ -1,6 +1,4 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
-from nameko.timer import timer
-
 from services.booking import operations
 from services.booking.domain import Rules
 from services.booking.models import Base
@@ -10,6 +8,7 @@ from services.common.db import ServiceDatabase
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, rpc
+from services.common.timers import configured_timer
 
 
 class BookingRules(Config):
@@ -140,19 +139,19 @@ class BookingService(Pingable):
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
                                              access_token, reason)
 
-    @timer(interval=5)
+    @configured_timer("BOOKING", "expire_interval_seconds", default=5)
     def expire_holds(self):
         """Expire every unpaid hold past its time, a batch per transaction; booking processes
         share the work (SKIP LOCKED). A new booking expires those in its way itself."""
         operations.drain(self.db.get_session, operations.expire_holds, self.rules, now(),
                          self.timer_batch)
 
-    @timer(interval=60)
+    @configured_timer("BOOKING", "complete_interval_seconds", default=60)
     def complete_finished(self):
         operations.drain(self.db.get_session, operations.complete_finished, self.rules, now(),
                          self.timer_batch)
 
-    @timer(interval=600)
+    @configured_timer("BOOKING", "forget_request_ids_interval_seconds", default=600)
     def forget_request_ids(self):
         operations.drain(self.db.get_session, operations.forget_request_ids, self.rules, now(),
                          self.timer_batch)

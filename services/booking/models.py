@@ -64,7 +64,7 @@ class IdempotencyKeyRow(Base):
     __tablename__ = "idempotency_keys"
 
     operation = Column(Text, primary_key=True)
-    key = Column(Text, primary_key=True)
+    key = Column(Text, primary_key=True)   # sha256 of the client's key, never the key itself
     request_hash = Column(Text, nullable=False)
     result = Column(JSONB, nullable=False, server_default="{}")
     token_salt = Column(Text, nullable=False)

@@ -99,6 +99,7 @@ class Claim(NamedTuple):
     first: bool         # this is the request id's first use: do the work
     result: dict        # what the first use recorded (ids of what it created)
     token_salt: str
+    key_hash: str       # how the request id is stored: never in clear (see request_token)
 
 
 def claim_request(session, rules, operation, request_id, request, now, result=None):
@@ -111,23 +112,25 @@ def claim_request(session, rules, operation, request_id, request, now, result=No
                              {"Idempotency-Key": ["1 to 255 characters"]})
     fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str,
                                             ensure_ascii=False).encode()).hexdigest()
+    key_hash = token_hash(key)
     salt = secrets.token_urlsafe(32)
     earlier = store.claim_request(
-        session, operation, key, fingerprint, salt,
+        session, operation, key_hash, fingerprint, salt,
         now + timedelta(hours=rules.idempotency_key_hours), now, result)
     if earlier is None:
-        return Claim(True, result or {}, salt)
+        return Claim(True, result or {}, salt, key_hash)
     if not hmac.compare_digest(earlier.request_hash, fingerprint):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request.",
             {"Idempotency-Key": key, "operation": operation})
-    return Claim(False, earlier.result, earlier.token_salt)
+    return Claim(False, earlier.result, earlier.token_salt, key_hash)
 
 
 def request_token(claim, request_id):
     """The access token of a booking made under a request id: derived from the id and the
-    claim's random salt, so a repeat can answer it again while the database keeps only its
-    hash (and the salt, forgotten with the id)."""
+    claim's random salt, so a repeat can answer it again. The database keeps the token's
+    hash, the salt and the id's hash: nothing there opens the booking without the id the
+    client holds; the salt is forgotten with the id."""
     digest = hmac.new(claim.token_salt.encode(), str(request_id).encode(), "sha256").digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -154,7 +157,7 @@ def create_hall(session, rules, data, now, request_id=None):
             return hall_detail_view(store.load_hall_row(session, claim.result["hall_id"]))
     view = save_hall(session, data)
     if request_id is not None:
-        store.remember_result(session, "create_hall", str(request_id), {"hall_id": view["id"]})
+        store.remember_result(session, "create_hall", claim.key_hash, {"hall_id": view["id"]})
     return view
 
 

@@ -194,6 +194,11 @@ def test_a_repeated_booking_request_answers_the_first_booking_with_its_token(
                                   again["access_token"])["id"] == first["id"]
     assert session.execute(text("SELECT count(*) FROM bookings WHERE hall_id = :h"),
                            {"h": hall["id"]}).scalar() == 1
+    # neither the client's key nor the token is kept in clear
+    stored = session.execute(text("SELECT key, token_salt, result::text FROM idempotency_keys "
+                                  "WHERE result->>'booking_id' = :id"),
+                             {"id": first["id"]}).one()
+    assert key not in stored and first["access_token"] not in stored
 
 
 def test_the_same_request_id_with_another_booking_is_refused(session, rules, hall):

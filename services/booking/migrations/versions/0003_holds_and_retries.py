@@ -20,7 +20,7 @@ def upgrade():
     op.create_table(
         "idempotency_keys",
         sa.Column("operation", sa.Text, primary_key=True),
-        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("key", sa.Text, primary_key=True),  # sha256 of the client's key
         sa.Column("request_hash", sa.Text, nullable=False),
         sa.Column("result", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         # random per key; with the key it derives the answer's access token again

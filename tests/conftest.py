@@ -27,6 +27,11 @@ TEST_ENV = {
     "MAX_HOLDS_PER_PHONE": "0",
     "MAX_HOLDS_PER_EMAIL": "0",
     "MAX_HOLDS_PER_IP": "0",
+    "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
+    # local receivers stand in for the studio's CRM
+    "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "WEBHOOKS_RETRY_SCHEDULE": "0.3,0.3,0.3",
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)

@@ -2,14 +2,14 @@
 customer's unpaid holds
 
 Revision ID: 0003_holds_and_retries
-Revises: 0002
+Revises: 0003_calendar
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0003_holds_and_retries"
-down_revision = "0002"
+down_revision = "0003_calendar"
 branch_labels = None
 depends_on = None
 

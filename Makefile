@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench shell migrate demo infra deps up down clean
+.PHONY: run test bench shell migrate demo infra tools deps up down clean
+
+# Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
+# `command=package` when the names differ).
+TEST_TOOLS := docker-compose
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +22,9 @@ deps: $(STAMP)
 infra:
 	@scripts/ensure_infra.sh
 
+tools:
+	@scripts/ensure_tools.sh $(TEST_TOOLS)
+
 migrate: deps infra
 	$(PY) -m services.common.migrate
 
@@ -29,7 +36,7 @@ run: demo
 	$(PY) -m scripts.run
 
 ## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost).
-test: deps infra
+test: deps infra tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks; figures go to bench/results/ and the README table.

@@ -1,41 +1,46 @@
-"""Who is calling: the client's network address, for the limits kept per address."""
+"""Who is on the other end: the client's IP address, behind our own proxies or not."""
+import functools
 import ipaddress
 
-from services.common.config import Config
+
+@functools.lru_cache(maxsize=32)
+def trusted_networks(trusted_proxies):
+    """`TRUSTED_PROXIES` ("10.0.0.0/8, 172.17.0.1", or empty) as a tuple of networks."""
+    if not isinstance(trusted_proxies, str):
+        return tuple(ipaddress.ip_network(str(item), strict=False) for item in trusted_proxies)
+    return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                 for item in trusted_proxies.split(",") if item.strip())
 
 
-class TrustedProxies(Config):
-    """GATEWAY.trusted_proxies: comma-separated addresses or networks of the proxies in
-    front of the gateway whose X-Forwarded-For is believed; empty: none."""
-
-    def build(self, config):
-        text = str((config.get("GATEWAY") or {}).get("trusted_proxies") or "")
-        return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                     for part in text.split(",") if part.strip())
-
-
-def client_ip(request, trusted_proxies=()):
-    """The client's address: the connection's peer, unless that is a trusted proxy; then
-    X-Forwarded-For is read from the right, past every trusted proxy, to the first hop
-    that is not one (what a client writes there itself is never reached)."""
-    address = request.remote_addr
-    if not _is_trusted(address, trusted_proxies):
-        return address
-    hops = request.headers.get("X-Forwarded-For", "").split(",")
-    for hop in reversed([hop.strip() for hop in hops if hop.strip()]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            break  # a proxy wrote garbage: the last good hop is the best we know
-        address = hop
-        if not _is_trusted(hop, trusted_proxies):
-            break
-    return address
-
-
-def _is_trusted(address, trusted_proxies):
+def _address(text):
     try:
-        ip = ipaddress.ip_address(address or "")
+        return ipaddress.ip_address(text.strip())
     except ValueError:
-        return False
-    return any(ip in network for network in trusted_proxies)
+        return None
+
+
+def client_ip(request, trusted_proxies):
+    """The client's IP address as a string. The peer's address, unless the peer is one of
+    `trusted_proxies` (a comma-separated string or a list of networks): then X-Forwarded-For
+    is read from the right, skipping our own proxies, and the first address no proxy of ours
+    added is the client. Anything left of that was written by the client and is not believed;
+    without trusted proxies X-Forwarded-For is ignored entirely (anyone can send it)."""
+    networks = trusted_networks(trusted_proxies if isinstance(trusted_proxies, str)
+                                else tuple(trusted_proxies))
+    peer = request.remote_addr or ""
+
+    def trusted(address):
+        return address is not None and any(address in network for network in networks)
+
+    nearest = _address(peer)
+    if not trusted(nearest):
+        return peer
+    hops = ",".join(request.headers.getlist("X-Forwarded-For")).split(",")
+    for hop in reversed([h for h in hops if h.strip()]):
+        address = _address(hop)
+        if address is None:  # garbage from the client: the last proxy is all we know
+            break
+        nearest = address
+        if not trusted(address):
+            break
+    return str(nearest)

@@ -47,7 +47,7 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         if isinstance(exc, RequestEntityTooLarge):
             exc = BodyTooLarge("The body is too large.")
         status, body = status_and_body(exc)
-        return json_response(status, body)
+        return json_response(status, body, getattr(exc, "headers", None))
 
 
 http = JsonHttpEntrypoint.decorator
@@ -69,6 +69,7 @@ class Route:
     content_type: str = "application/json"
     optional_body: bool = False
     idempotency_key: bool = False    # takes an Idempotency-Key header (a creating call)
+    rate_limit: str | None = None    # a name under GATEWAY.rate_limits.per_client_ip
 
 
 ROUTES: list[Route] = []
@@ -100,18 +101,23 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False, idempotency_key=False):
-    """Declare a JSON endpoint: auth, body and query validation, then the method runs with
-    `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and returns
-    data (or (status, data), or a Response)."""
+        optional_body=False, rate_limit=None, idempotency_key=False):
+    """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
+    runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
+    returns data (or (status, data), or a Response)."""
     route = Route(method, path, summary, tag, auth, body, query, response, status,
-                  tuple(errors), many, content_type, optional_body, idempotency_key)
+                  tuple(errors), many, content_type, optional_body,
+                  idempotency_key=idempotency_key, rate_limit=rate_limit)
     ROUTES.append(route)
 
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path_values):
             kwargs = dict(path_values)
+            allowance = None
+            if route.rate_limit and not access.is_admin(access.bearer_token(request),
+                                                        self.admin_token):
+                allowance = self.rate_limits.hit(route.rate_limit, request)
             if route.auth == "admin":
                 access.require_admin(request, self.admin_token)
             elif route.auth == "booking":
@@ -126,13 +132,21 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
                 result = fn(self, request, **kwargs)
             except ServiceUnavailable as exc:
                 raise _with_retry_advice(exc, request) from None
-            if isinstance(result, (tuple, Response)):
-                return result
-            return route.status, result
+            if not isinstance(result, (tuple, Response)):
+                result = route.status, result
+            return _with_headers(result, allowance.headers()) if allowance else result
 
         return http(method, path)(endpoint)
 
     return decorate
+
+
+def _with_headers(result, headers):
+    if isinstance(result, Response):
+        result.headers.update(headers)
+        return result
+    status, data = result
+    return json_response(status, data, headers)
 
 
 def _with_retry_advice(exc, request):

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench shell migrate demo infra deps up down clean
+.PHONY: run test test-unit lint coverage bench shell migrate demo infra deps up down clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,26 @@ demo: migrate
 run: demo
 	$(PY) -m scripts.run
 
-## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost).
-test: deps infra
+## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost),
+## after the linter.
+test: deps lint infra
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The pure logic, the contracts and the gateway in-process: no RabbitMQ, no PostgreSQL.
+test-unit: deps
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+## ruff (pinned in requirements.txt, rules in ruff.toml).
+lint: deps
+	$(VENV)/bin/ruff check .
+
+## The suite under coverage (.coveragerc: eventlet concurrency); report in the terminal and
+## htmlcov/. Code run by the service processes that tests start is not measured, only what
+## runs in the test process (unit, service and the in-process gateway tests).
+coverage: deps infra
+	$(VENV)/bin/coverage run -m pytest -m "not broker_restart" $(PYTEST_ARGS)
+	$(VENV)/bin/coverage report
+	$(VENV)/bin/coverage html -q
 
 ## Benchmarks; figures go to bench/results/ and the README table.
 bench: deps infra

@@ -5,8 +5,7 @@ from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from werkzeug.exceptions import HTTPException
 
-from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, NotFound,
-                                   ServiceUnavailable, StudioError)
+from contracts.errors.base import AccessDenied, Conflict, InvalidRequest, NotFound, ServiceUnavailable, StudioError
 
 log = logging.getLogger(__name__)
 

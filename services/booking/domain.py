@@ -10,12 +10,12 @@ time zone decides everything that is "local": opening hours, weekdays, tariffs a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as _timezone
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as _timezone
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
-from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, HallInactive,
-                                      InvalidTransition)
+from contracts.errors.booking import BookingCancelled, BookingRuleViolation, HallInactive, InvalidTransition
 
 __all__ = [
     "ACTIVE_STATUSES",

@@ -6,14 +6,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.amqp import rpc_client
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
 
 @pytest.fixture
 def hall(operator):

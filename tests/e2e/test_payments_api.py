@@ -8,15 +8,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from services.payments.providers.mock import DECLINED_CARD, PAYING_CARD, build_notification, sign
-from tests.amqp import EventWatcher, rpc_client, wait_until
+from tests.amqp import EventWatcher, wait_until
 
 RETURN_URL = "http://127.0.0.1:8000/booking/thanks"
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,21 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from gateway.errors import status_and_body
-from contracts.errors.booking import BookingNotFound
 from contracts.errors.base import AccessDenied, InvalidRequest
+from contracts.errors.booking import BookingNotFound
+from contracts.errors.payments import (
+    BookingNotPayable,
+    IdempotencyKeyReused,
+    PaymentInProgress,
+    PaymentProviderFailed,
+    RefundExceedsPayment,
+    UnknownGateway,
+    WebhookForged,
+)
+from gateway.errors import status_and_body
 from services.common.migrate import drop_database, upgrade
 from services.payments import creating, mock_checkout, refunds, store, views, webhooks
 from services.payments.config import Gateways, Settings
-from contracts.errors.payments import (BookingNotPayable, IdempotencyKeyReused,
-                                       PaymentInProgress, PaymentProviderFailed,
-                                       RefundExceedsPayment, UnknownGateway, WebhookForged)
 from services.payments.providers import build_provider
 from tests.fakes.providers import FakeSber, FakeTinkoff, FakeYooKassa, LocalServer
 

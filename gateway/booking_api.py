@@ -1,18 +1,9 @@
 """Halls, the calendar and bookings over HTTP: each endpoint authorizes, validates, makes one
 RPC to `booking` and answers."""
-from contracts.booking import (
-    AvailabilityQuerySchema,
-    AvailabilitySchema,
-    BookingListQuerySchema,
-    BookingListSchema,
-    BookingSchema,
-    ConfirmBookingSchema,
-    CreateBookingSchema,
-    CreatedBookingSchema,
-    HallSchema,
-    QuoteQuerySchema,
-    QuoteSchema,
-)
+from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
+                               BookingListQuerySchema, BookingListSchema, BookingSchema,
+                               ConfirmBookingSchema, CreateBookingSchema, CreatedBookingSchema,
+                               HallSchema, QuoteQuerySchema, QuoteSchema)
 from gateway.http import api
 
 TAG = "bookings"

@@ -4,15 +4,9 @@ import base64
 
 from werkzeug.wrappers import Response
 
-from contracts.payments import (
-    CreatedPaymentSchema,
-    CreatePaymentSchema,
-    PaymentListQuerySchema,
-    PaymentListSchema,
-    PaymentSchema,
-    RefundRequestSchema,
-    RefundResultSchema,
-)
+from contracts.payments import (CreatedPaymentSchema, CreatePaymentSchema,
+                                PaymentListQuerySchema, PaymentListSchema, PaymentSchema,
+                                RefundRequestSchema, RefundResultSchema)
 from gateway.http import api
 from gateway.mock_checkout import MockCheckoutPages
 

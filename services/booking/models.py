@@ -1,5 +1,6 @@
 """The booking service's tables."""
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, MetaData, Text, func
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey,
+                        Integer, MetaData, Text, func)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID
 from sqlalchemy.orm import DeclarativeBase
 

@@ -6,11 +6,13 @@ import secrets
 import uuid
 from datetime import date, datetime, timedelta
 
-from contracts.booking import BookingListQuerySchema, ConfirmBookingSchema, CreateBookingSchema
+from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
+                               CreateBookingSchema)
 from contracts.errors.base import AccessDenied, InvalidRequest
 from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
-from services.booking.domain import Booking, BookingStatus, OpeningHours, Tariff, free_slots, quote
+from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff, free_slots,
+                                     quote)
 from services.booking.models import HallRow
 from services.common.clock import iso
 from services.common.input import load

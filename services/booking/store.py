@@ -6,7 +6,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
-from services.booking.domain import ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff, busy_range
+from services.booking.domain import (ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff,
+                                     busy_range)
 from services.booking.models import BookingRow, HallRow
 from services.common.input import uuid_or_none
 from services.common.paging import decode_cursor, page

@@ -16,15 +16,9 @@ from sqlalchemy.orm import sessionmaker
 
 from contracts.errors.base import AccessDenied, InvalidRequest
 from contracts.errors.booking import BookingNotFound
-from contracts.errors.payments import (
-    BookingNotPayable,
-    IdempotencyKeyReused,
-    PaymentInProgress,
-    PaymentProviderFailed,
-    RefundExceedsPayment,
-    UnknownGateway,
-    WebhookForged,
-)
+from contracts.errors.payments import (BookingNotPayable, IdempotencyKeyReused, PaymentInProgress,
+                                       PaymentProviderFailed, RefundExceedsPayment, UnknownGateway,
+                                       WebhookForged)
 from gateway.errors import status_and_body
 from services.common.migrate import drop_database, upgrade
 from services.payments import creating, mock_checkout, refunds, store, views, webhooks

@@ -2,15 +2,8 @@ import jinja2
 import pytest
 
 from services.notifications.messages import (
-    NBSP,
-    TemplateNotFound,
-    available_templates,
-    choose_customer_recipients,
-    format_local_date,
-    format_local_time,
-    format_money,
-    languages,
-    render,
+    NBSP, TemplateNotFound, available_templates, choose_customer_recipients, format_local_date,
+    format_local_time, format_money, languages, render,
 )
 
 EXPECTED_TEMPLATES = {

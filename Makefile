@@ -41,11 +41,16 @@ test-unit: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 
-## The suite under coverage (.coveragerc: eventlet concurrency); report in the terminal and
-## htmlcov/. Code run by the service processes that tests start is not measured, only what
-## runs in the test process (unit, service and the in-process gateway tests).
+## The suite under coverage (.coveragerc: eventlet concurrency), the service processes the
+## tests start included (COVERAGE_PROCESS_START and a .pth hook in the venv, inert without
+## it); report in the terminal and htmlcov/.
 coverage: deps infra
-	$(VENV)/bin/coverage run -m pytest -m "not broker_restart" $(PYTEST_ARGS)
+	echo "import coverage; coverage.process_startup()" > \
+		"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/studio_coverage.pth"
+	rm -f .coverage .coverage.*
+	COVERAGE_PROCESS_START=$(CURDIR)/.coveragerc $(VENV)/bin/coverage run -m pytest \
+		-m "not broker_restart" $(PYTEST_ARGS)
+	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report
 	$(VENV)/bin/coverage html -q
 

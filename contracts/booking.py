@@ -93,6 +93,9 @@ class BookingSchema(Schema):
     comment = fields.String(allow_none=True)
     refund_due = fields.Integer(allow_none=True)
     created_at = fields.String()
+    updated_at = fields.String()
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
 
 
 class CreatedBookingSchema(BookingSchema):
@@ -135,3 +138,12 @@ class BookingEventPayloadSchema(Schema):
     refund_due = fields.Integer()
     currency = fields.String(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
+
+
+class HallFeedTokenSchema(Schema):
+    hall_id = fields.Integer()
+    feed_token = fields.String(allow_none=True, metadata={
+        "description": "shown once; null when the feed is closed"})
+    feed_url = fields.String(metadata={"description": "the address to subscribe to"})

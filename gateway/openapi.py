@@ -75,6 +75,9 @@ def _operation(route, path):
         schema = {"type": "array", "items": route.response} if route.many else route.response
         op["responses"][str(route.status)] = {
             "description": "OK", "content": {route.content_type: {"schema": schema}}}
+    elif route.content_type != "application/json":
+        op["responses"][str(route.status)] = {
+            "description": "OK", "content": {route.content_type: {"schema": {"type": "string"}}}}
     else:
         op["responses"][str(route.status)] = {"description": "OK"}
     codes = set(route.errors)

@@ -8,10 +8,12 @@ from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
+from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
+from gateway.webhooks_api import WebhooksApi
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -30,7 +32,8 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, CalendarApi,
+                     WebhooksApi):
     name = "gateway"
 
     admin_token = AdminToken()

@@ -22,6 +22,11 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
+    # local receivers stand in for the studio's CRM
+    "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "WEBHOOKS_RETRY_SCHEDULE": "0.3,0.3,0.3",
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)

@@ -5,7 +5,8 @@ cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
 from contracts.errors.base import Conflict, NotFound
 
-__all__ = ["EventNotFound", "EventNotRetryable"]
+__all__ = ["EventNotFound", "EventNotRetryable", "WebhookDeliveryNotFound",
+           "WebhookEndpointNotFound"]
 
 
 class EventNotFound(NotFound):
@@ -18,3 +19,11 @@ class EventNotRetryable(Conflict):
     """Only a failed or dead event has a reaction to try again."""
 
     code = "event_not_retryable"
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"

@@ -1,6 +1,7 @@
 """The ways a notification leaves the studio: Telegram, e-mail, or only the log.
 
-Every channel has one method, `send(recipient, text) -> provider message id or None`, and
+Every channel has one method, `send(recipient, text) -> provider message id or None` (the
+e-mail channel, and the log standing in for it, also take `calendar=`: an .ics to attach), and
 says how a failure should be treated: RetryableDelivery (try again later, maybe after the
 provider's own retry_after) or PermanentDelivery (trying again cannot help). Error texts
 end up in the notifications table and in logs, so they never carry the bot token or the
@@ -98,9 +99,13 @@ class EmailChannel:
     def __repr__(self):
         return f"EmailChannel({self.host!r}, {self.port}, {self.security!r})"  # never the password
 
-    def send(self, recipient, text):
-        """Sends `text` with its first line as the subject; returns the Message-ID."""
+    def send(self, recipient, text, calendar=None):
+        """Sends `text` with its first line as the subject, and `calendar` (iCalendar text)
+        as an .ics attachment; returns the Message-ID."""
         message = self._message(recipient, text)
+        if calendar:
+            message.add_attachment(calendar.encode(), maintype="text", subtype="calendar",
+                                   filename="booking.ics")
         try:
             with self._connect() as smtp:
                 if self.username:
@@ -164,8 +169,9 @@ class LogChannel:
     def __repr__(self):
         return f"LogChannel({self.name!r})"
 
-    def send(self, recipient, text):
-        logger.info("notification via %s (logged, not sent) to %s:\n%s", self.name, recipient, text)
+    def send(self, recipient, text, calendar=None):
+        logger.info("notification via %s (logged, not sent) to %s%s:\n%s", self.name, recipient,
+                    " with a calendar file" if calendar else "", text)
         return None
 
 

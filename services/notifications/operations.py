@@ -18,6 +18,7 @@ from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
 from services.common.clock import iso
 from services.common.input import load
+from contracts.ical import CalendarSettings, booking_calendar, calendar_link
 from services.common.outbox import record_event
 from services.notifications import store
 from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
@@ -48,6 +49,13 @@ PAYMENT_MESSAGES = {
     # a refund the provider refused: the studio must act before the customer asks
     "payment.refund_failed": (None, "studio_payment_refund_failed"),
 }
+# alerts for the studio alone, from events that concern no booking
+STUDIO_ALERTS = {
+    "webhook.endpoint_disabled": "studio_webhook_endpoint_disabled",
+}
+# Customer messages that carry the booking for their calendar: an .ics in an e-mail, a link
+# in the text (templates read `calendar_url`).
+CALENDAR_TEMPLATES = ("booking_confirmed",)
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
 
@@ -65,6 +73,7 @@ class Settings:
     delivery_concurrency: int = 10
     delivery_lease_seconds: float = 120.0
     secrets: tuple = ()
+    calendar: CalendarSettings = CalendarSettings()
 
     @classmethod
     def from_config(cls, config):
@@ -99,6 +108,7 @@ class Settings:
             delivery_lease_seconds=number("delivery_lease_seconds",
                                           defaults.delivery_lease_seconds),
             secrets=secrets,
+            calendar=CalendarSettings.from_config(config),
         )
 
     def scrub(self, text):
@@ -150,10 +160,16 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
     event; returns the rows recorded now (a repeat records none)."""
     if not recipients:
         return []
+    ics = None
+    if template in CALENDAR_TEMPLATES:
+        context = {**context, "calendar_url": calendar_link(booking_id, settings.calendar)}
+        ics = booking_calendar(context, settings.calendar,
+                               stamp=context.get("updated_at") or now).decode()
     text = render(template, context, settings.language, settings.timezone)
     rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
                                    channel=channel, recipient=recipient, audience=audience,
-                                   template=template, text=text)
+                                   template=template, text=text,
+                                   calendar=ics if channel == "email" else None)
             for channel, recipient in recipients]
     rows = [row for row in rows if row is not None]
     if rows:
@@ -186,7 +202,9 @@ def announce_booking_event(session, settings, event, now):
     """booking.confirmed / cancelled / expired: the customer and the studio are told."""
     remember_booking(session, event)
     payload = event["payload"]
-    return _tell_customer_and_studio(session, settings, event, booking_context(payload),
+    # The event's time stamps the calendar file (its DTSTAMP) when the payload has none.
+    context = {"updated_at": event["occurred_at"], **booking_context(payload)}
+    return _tell_customer_and_studio(session, settings, event, context,
                                      payload.get("customer"), BOOKING_MESSAGES[event["type"]],
                                      now)
 
@@ -220,6 +238,13 @@ def announce_payment_event(session, settings, event, ask_booking, now):
     customer = (booking or {}).get("customer")
     return _tell_customer_and_studio(session, settings, event, context, customer,
                                      PAYMENT_MESSAGES[event["type"]], now)
+
+
+def announce_studio_alert(session, settings, event, now):
+    """An operator alert about no booking (webhook.endpoint_disabled): the studio is told."""
+    return record_messages(session, settings, now, event_id=event["event_id"], booking_id=None,
+                           context=event["payload"], recipients=settings.studio_recipients,
+                           template=STUDIO_ALERTS[event["type"]], audience="studio")
 
 
 def reminder_event_id(booking_id):
@@ -336,6 +361,7 @@ class Claim:
     recipient: str
     text: str
     attempts: int
+    calendar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,7 +384,10 @@ def deliver(claim, channels, settings):
     if channel is None:
         return Outcome("failed", error=f"no channel {claim.channel!r}")
     try:
-        message_id = channel.send(claim.recipient, claim.text)
+        if claim.calendar:
+            message_id = channel.send(claim.recipient, claim.text, calendar=claim.calendar)
+        else:
+            message_id = channel.send(claim.recipient, claim.text)
     except RetryableDelivery as exc:
         return Outcome("retry", error=settings.scrub(str(exc)), retry_after=exc.retry_after)
     except PermanentDelivery as exc:

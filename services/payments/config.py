@@ -6,6 +6,7 @@ from datetime import timedelta
 from contracts.errors.base import InvalidRequest
 from contracts.errors.payments import UnknownGateway
 from services.payments.providers import MockProvider, build_provider
+from services.payments.receipts import ReceiptSettings
 
 PAYMENT_ENVS = ("mock", "test", "production")
 REAL_GATEWAYS = ("yookassa", "sberpay", "tinkoff")
@@ -25,6 +26,7 @@ class Settings:
     return_url_hosts: tuple = ()
     mock_webhook_url: str = ""
     mock_webhook_secret: str = ""
+    receipts: ReceiptSettings = ReceiptSettings()
 
     @classmethod
     def from_config(cls, payments, public_url="http://127.0.0.1:8000"):
@@ -46,6 +48,7 @@ class Settings:
             mock_webhook_url=str(mock.get("webhook_url") or
                                  f"{str(public_url).rstrip('/')}/api/payments/webhook/mock"),
             mock_webhook_secret=str(mock.get("webhook_secret") or ""),
+            receipts=ReceiptSettings.from_config(payments.get("receipts")),
         )
 
 

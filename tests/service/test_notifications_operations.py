@@ -4,20 +4,21 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import icalendar
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
 from contracts.events import make_envelope
+from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
-from services.common.config import db_uri
 from services.common.inbox import process_event
-from services.common.migrate import drop_database, upgrade
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
 from services.notifications.operations import Claim, Outcome, Settings
+from tests.databases import own_database
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 BOT_TOKEN = "7654321:AAH-secret-bot-token_xyz"
@@ -33,12 +34,8 @@ INBOX = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 1,
 @pytest.fixture(scope="module")
 def engine(config):
     # Its own database: the running system's courier must not deliver these rows.
-    uri = db_uri(config, "notifications") + "_ops"
-    upgrade("notifications", uri)
-    engine = create_engine(uri)
-    yield engine
-    engine.dispose()
-    drop_database(uri)
+    with own_database(config, "notifications", "ops") as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -90,10 +87,10 @@ class ScriptedChannel:
         self.failures = list(failures)
         self.sent = []
 
-    def send(self, recipient, text):
+    def send(self, recipient, text, **attachments):
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append((recipient, text))
+        self.sent.append((recipient, text, *attachments.values()))
         return str(len(self.sent))
 
 
@@ -559,3 +556,38 @@ def test_a_later_payment_updates_the_copy_the_reminder_reads(session):
     operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2))
     reminder = rows(session, template="reminder")[0]
     assert "Остаток" not in reminder.text
+
+
+def test_a_confirmation_email_carries_the_booking_as_ics_and_the_text_a_calendar_link(session):
+    settings = Settings(**{**SETTINGS.__dict__, "calendar": CalendarSettings(
+        uid_domain="studio.test", link_secret="link-secret", public_url="https://studio.test")})
+    payload = {**booking_payload(), "revision": 1}
+    operations.announce_booking_event(session, settings,
+                                      booking_event("booking.confirmed", payload), NOW)
+    session.commit()
+    mail, chat = ScriptedChannel(), ScriptedChannel()
+    deliver_all(session, {"email": mail, "telegram": chat}, NOW, settings)
+
+    [(_, _, ics)] = [sent for sent in mail.sent if sent[0] == "anna@example.com"]
+    [event] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert str(event["UID"]) == f"booking-{payload['booking_id']}@studio.test"
+    assert str(event["STATUS"]) == "CONFIRMED" and event["SEQUENCE"] == 1
+    link = calendar_link(payload["booking_id"], settings.calendar)
+    assert link.startswith(f"https://studio.test/api/bookings/{payload['booking_id']}/")
+    [customer_chat] = [text for recipient, text in chat.sent if recipient == "424242"]
+    assert link in customer_chat
+    studio_mail = [sent for sent in mail.sent if sent[0] == "desk@studio.example"]
+    assert studio_mail and all(len(sent) == 2 for sent in studio_mail)   # no file for the desk
+
+
+def test_a_disabled_webhook_endpoint_is_told_to_the_studio_once(session):
+    event = make_envelope("integration", "webhook.endpoint_disabled", {
+        "endpoint_id": 3, "url": "https://crm.example/hooks",
+        "reason": "the receiver answered 410 Gone", "failing_since": None})
+    operations.announce_studio_alert(session, SETTINGS, event, NOW)
+    operations.announce_studio_alert(session, SETTINGS, event, NOW)
+    session.commit()
+    recorded = rows(session, template="studio_webhook_endpoint_disabled")
+    assert [(r.audience, r.channel, r.recipient) for r in recorded] == [
+        ("studio", "telegram", "-1001"), ("studio", "email", "desk@studio.example")]
+    assert "https://crm.example/hooks" in recorded[0].text.splitlines()[0]

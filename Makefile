@@ -5,7 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint coverage bench shell migrate demo infra deps up down clean
+.PHONY: run test test-unit lint coverage bench shell migrate demo infra tools deps up down clean
+
+# Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
+# `command=package` when the names differ).
+TEST_TOOLS := docker-compose
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +21,9 @@ deps: $(STAMP)
 
 infra:
 	@scripts/ensure_infra.sh
+
+tools:
+	@scripts/ensure_tools.sh $(TEST_TOOLS)
 
 migrate: deps infra
 	$(PY) -m services.common.migrate
@@ -30,7 +37,7 @@ run: demo
 
 ## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost),
 ## after the linter.
-test: deps lint infra
+test: deps lint infra tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The pure logic, the contracts and the gateway in-process: no RabbitMQ, no PostgreSQL.
@@ -44,7 +51,7 @@ lint: deps
 ## The suite under coverage (.coveragerc: eventlet concurrency), the service processes the
 ## tests start included (COVERAGE_PROCESS_START and a .pth hook in the venv, inert without
 ## it); report in the terminal and htmlcov/.
-coverage: deps infra
+coverage: deps infra tools
 	echo "import coverage; coverage.process_startup()" > \
 		"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/studio_coverage.pth"
 	rm -f .coverage .coverage.*

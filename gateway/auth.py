@@ -4,8 +4,6 @@ import hmac
 from contracts.errors.base import AccessDenied
 from gateway.errors import Unauthorized
 
-DEFAULT_ADMIN_TOKEN = "change-me-admin-token"
-
 
 def bearer_token(request):
     header = request.headers.get("Authorization", "")
@@ -35,7 +33,3 @@ def caller_token(request):
                            "Authorization: Bearer <token>.")
     return token
 
-
-def check_admin_token_for_environment(admin_token, payment_env):
-    if payment_env == "production" and (not admin_token or admin_token == DEFAULT_ADMIN_TOKEN):
-        raise RuntimeError("ADMIN_TOKEN must be set to a secret value when PAYMENT_ENV=production")

@@ -43,7 +43,7 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         if isinstance(exc, RequestEntityTooLarge):
             exc = BodyTooLarge("The body is too large.")
         status, body = status_and_body(exc)
-        return json_response(status, body)
+        return json_response(status, body, getattr(exc, "headers", None))
 
 
 http = JsonHttpEntrypoint.decorator
@@ -64,6 +64,7 @@ class Route:
     many: bool = False
     content_type: str = "application/json"
     optional_body: bool = False
+    rate_limit: str | None = None    # a name under GATEWAY.rate_limits.per_client_ip
 
 
 ROUTES: list[Route] = []
@@ -95,18 +96,22 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False):
-    """Declare a JSON endpoint: auth, body and query validation, then the method runs with
-    `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and returns
-    data (or (status, data), or a Response)."""
+        optional_body=False, rate_limit=None):
+    """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
+    runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
+    returns data (or (status, data), or a Response)."""
     route = Route(method, path, summary, tag, auth, body, query, response, status,
-                  tuple(errors), many, content_type, optional_body)
+                  tuple(errors), many, content_type, optional_body, rate_limit)
     ROUTES.append(route)
 
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path_values):
             kwargs = dict(path_values)
+            allowance = None
+            if route.rate_limit and not access.is_admin(access.bearer_token(request),
+                                                        self.admin_token):
+                allowance = self.rate_limits.hit(route.rate_limit, request)
             if route.auth == "admin":
                 access.require_admin(request, self.admin_token)
             elif route.auth == "booking":
@@ -118,13 +123,21 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
                 kwargs["body"] = _validated(route.body,
                                             parse_json_body(request, route.optional_body))
             result = fn(self, request, **kwargs)
-            if isinstance(result, (tuple, Response)):
-                return result
-            return route.status, result
+            if not isinstance(result, (tuple, Response)):
+                result = route.status, result
+            return _with_headers(result, allowance.headers()) if allowance else result
 
         return http(method, path)(endpoint)
 
     return decorate
+
+
+def _with_headers(result, headers):
+    if isinstance(result, Response):
+        result.headers.update(headers)
+        return result
+    status, data = result
+    return json_response(status, data, headers)
 
 
 def _validated(schema_cls, data):

@@ -1,10 +1,7 @@
 """The gateway: the only HTTP door. Thin endpoints: authorize, validate, one RPC, answer."""
-import os
-
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
@@ -13,20 +10,19 @@ from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
+from gateway.rate_limits import RateLimiter
 from gateway.webhooks_api import WebhooksApi
+from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
 
 
 class AdminToken(DependencyProvider):
-    """The operator token from config; refuses to start on the default one in production."""
+    """The operator token from config (production refuses the default: ProductionSecrets)."""
 
     def setup(self):
-        config = self.container.config
-        self.token = str(config["ADMIN_TOKEN"] or "")
-        check_admin_token_for_environment(
-            self.token, os.environ.get("PAYMENT_ENV", config["PAYMENTS"]["env"]))
+        self.token = str(self.container.config["ADMIN_TOKEN"] or "")
 
     def get_dependency(self, worker_ctx):
         return self.token
@@ -37,6 +33,8 @@ class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, 
     name = "gateway"
 
     admin_token = AdminToken()
+    production_secrets = ProductionSecrets()
+    rate_limits = RateLimiter()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import requests
 
-from scripts.system import System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
 
 RUN_ID = f"t{os.getpid()}"
 VHOST = f"studio_test_{RUN_ID}"
@@ -22,6 +22,11 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
+    "DB_POOL_SIZE": "1",
+    "DB_MAX_OVERFLOW": "5",
+    "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
+    **LOAD_TEST_RATE_LIMITS,
     "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
     # local receivers stand in for the studio's CRM
     "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",

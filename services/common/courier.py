@@ -38,7 +38,8 @@ class Courier:
         self.work = work
         self.name = name
         self.interval_seconds = interval_seconds
-        self.Session = session_factory(uri, pool_size=concurrency + 1, max_overflow=2)
+        # idle it needs one; each delivery in flight stores its outcome with one more
+        self.Session = session_factory(uri, pool_size=1, max_overflow=concurrency + 1)
         self.pool = eventlet.GreenPool(concurrency)
         self._wake = LightQueue()
         self._listener = None

@@ -68,7 +68,8 @@ class Gateways:
     @classmethod
     def from_config(cls, payments, env, mock_state_lookup=None):
         providers = payments.get("providers") or {}
-        adapters = {name: build_provider(name, providers.get(name)) for name in REAL_GATEWAYS}
+        adapters = {name: build_provider(name, providers.get(name), env)
+                    for name in REAL_GATEWAYS}
         if env == MOCK:
             settings = dict(providers.get(MOCK) or {})
             # config.yaml holds the checkout page's base URL (no braces in config values).

@@ -2,7 +2,6 @@
 mock checkout page, its signed webhook, idempotency, refunds, and what a forger gets."""
 import time
 import uuid
-from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -30,20 +29,6 @@ def watcher(system, config):
 @pytest.fixture
 def secret(config):
     return config["PAYMENTS"]["providers"]["mock"]["webhook_secret"]
-
-
-@pytest.fixture
-def booking(api, operator):
-    """A fresh booking (its own hall, so tests never compete for a slot) with its token."""
-    hall = operator.booking.create_hall({
-        "name": f"Payments hall {uuid.uuid4()}", "capacity": 4, "buffer_minutes": 0,
-        "tariff": {"hourly_price": 240000, "rules": []}})
-    day = date.today() + timedelta(days=14)
-    created = api.post("/api/bookings", json={
-        "hall_id": hall["id"], "start": f"{day}T10:00", "end": f"{day}T12:00",
-        "customer": {"name": "Анна", "phone": "+7 903 111-22-33"}})
-    assert created.status_code == 201, created.text
-    return created.json()
 
 
 def pay_request(api, booking, kind="prepayment", gateway="yookassa", headers=None, **extra):
@@ -85,6 +70,9 @@ def test_prepayment_through_the_mock_checkout_succeeds_and_is_announced(api, boo
     page = api.session.get(payment["confirmation_url"])
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "card_number" in page.text and "1\u00a0440,00" in page.text
+    assert '<html lang="ru">' in page.text and "Номер карты" in page.text   # the studio's
+    english = api.session.get(payment["confirmation_url"], params={"lang": "en"})
+    assert '<html lang="en">' in english.text and "Card number" in english.text
 
     paid = api.session.post(payment["confirmation_url"], data={"card_number": PAYING_CARD},
                             allow_redirects=False)
@@ -95,7 +83,8 @@ def test_prepayment_through_the_mock_checkout_succeeds_and_is_announced(api, boo
         "payment_id": payment["id"], "booking_id": booking["id"], "kind": "prepayment",
         "amount": booking["prepayment_amount"], "currency": "RUB", "gateway": "yookassa",
         "status": "succeeded", "refunded_amount": 0}
-    assert "Paid" in api.session.get(payment["confirmation_url"]).text
+    assert "Оплачено" in api.session.get(payment["confirmation_url"]).text
+    assert "Paid" in api.session.get(payment["confirmation_url"] + "?lang=en").text
 
 
 def test_a_declined_card_fails_the_payment_and_is_announced(api, booking, watcher):
@@ -103,11 +92,11 @@ def test_a_declined_card_fails_the_payment_and_is_announced(api, booking, watche
     declined = api.session.post(payment["confirmation_url"],
                                 data={"card_number": DECLINED_CARD}, allow_redirects=False)
     assert declined.status_code == 303
-    assert declined.headers["Location"].endswith(f"/mock-checkout/{payment['id']}")
+    assert declined.headers["Location"].endswith(f"/mock-checkout/{payment['id']}?lang=ru")
     assert wait_until(lambda: status_of(api, payment["id"]) == "failed", seconds=15)
     [event] = events_of(watcher, payment["id"], "payment.failed")
     assert event["body"]["payload"]["status"] == "failed"
-    assert "declined" in api.session.get(payment["confirmation_url"]).text
+    assert "Карта отклонена" in api.session.get(payment["confirmation_url"]).text
 
 
 def test_a_card_that_is_no_test_card_is_422_and_changes_nothing(api, booking, payments_db):

@@ -2,6 +2,7 @@
 behind it are replaced by mocks (`replace_dependencies`), requests come over real HTTP to the
 container's web server. Auth, body limits and the one error table, without RabbitMQ or a
 database; tests/e2e checks the same through the running system."""
+import copy
 import threading
 
 import eventlet
@@ -18,6 +19,7 @@ from contracts.errors.base import ServiceUnavailable
 from contracts.errors.booking import BookingNotFound, SlotTaken
 from contracts.errors.payments import WebhookForged
 from gateway.service import GatewayService
+from services.common.config import load_config
 
 ADMIN = "in-process-admin-token"
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -35,9 +37,14 @@ def running_gateway(address):
     The test process is not monkey-patched by eventlet (the suite's other tests use plain
     sockets), so the container runs its own eventlet hub in a thread of its own while the
     test's requests block in this one."""
-    config = {"WEB_SERVER_ADDRESS": address, "AMQP_URI": "memory://", "ADMIN_TOKEN": ADMIN,
-              "PAYMENTS": {"env": "mock"},
-              "GATEWAY": {"rpc_timeout_seconds": 1, "max_body_bytes": 2048}}
+    config = copy.deepcopy(load_config())  # every key the gateway reads, as config.yaml has it
+    gateway_settings = config["GATEWAY"]
+    gateway_settings.update(max_body_bytes=2048, rpc_timeout_seconds=1)
+    # the rate limits count in this process: no Redis
+    gateway_settings["rate_limits"] = {**gateway_settings["rate_limits"],
+                                       "storage_url": "memory://"}
+    config.update(WEB_SERVER_ADDRESS=address, AMQP_URI="memory://", ADMIN_TOKEN=ADMIN)
+    config["PAYMENTS"] = {**config["PAYMENTS"], "env": "mock"}
     container = ServiceContainer(GatewayService, config)
     health = [f"health_{name}" for name in SERVICES]
     mocks = dict(zip(SERVICES + tuple(health),
@@ -60,7 +67,10 @@ def running_gateway(address):
 
     hub = threading.Thread(target=run, daemon=True)
     hub.start()
-    assert started.wait(10) and not failed, failed
+    if not started.wait(10) or failed:
+        stop.set()
+        hub.join(10)
+        pytest.fail(f"the gateway did not start: {failed}")
     yield mocks
     stop.set()
     hub.join(10)

@@ -9,9 +9,9 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from contracts.errors.base import ServiceUnavailable, StudioError
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
-from contracts.errors.base import ServiceUnavailable, StudioError
 
 
 def json_response(status, data, headers=None):

@@ -10,7 +10,8 @@ time zone decides everything that is "local": opening hours, weekdays, tariffs a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as _timezone
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as _timezone
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 

@@ -6,23 +6,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.amqp import rpc_client
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
-@pytest.fixture
-def hall(operator):
-    return operator.booking.create_hall({
-        "name": f"E2E hall {uuid.uuid4()}", "capacity": 8, "buffer_minutes": 15,
-        "description": "for tests",
-        "tariff": {"hourly_price": 240000, "rules": [
-            {"weekdays": [5, 6], "start": "09:00", "end": "22:00", "hourly_price": 360000}]}})
-
 
 def next_weekday(weekday, weeks_ahead=2):
     day = date.today() + timedelta(weeks=weeks_ahead)

@@ -16,8 +16,12 @@ from sqlalchemy.orm import Session
 from bench.expiry import booking_database, insert_due_holds
 from services.booking import operations, store
 from contracts.errors.booking import IdempotencyKeyReused, SlotTaken, TooManyHolds
-from tests.service.test_booking_operations import (  # noqa: F401 (fixtures)
-    DAY, NOW, at, engine, events, hall, request, rules, session)
+from tests.service import test_booking_operations as booking_tests
+from tests.service.test_booking_operations import DAY, NOW, at, events, request
+
+# the booking tests' fixtures: their database, rules, a session and a hall
+engine, rules, session, hall = (booking_tests.engine, booking_tests.rules,
+                                booking_tests.session, booking_tests.hall)
 
 BEFORE = NOW - timedelta(minutes=30)   # a hold placed then has run out by NOW
 

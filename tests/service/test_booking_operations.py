@@ -6,11 +6,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
+from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
 from services.booking import operations
 from services.booking.domain import Rules
-from contracts.errors.booking import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                      SlotTaken)
-from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
 
 MSK = timezone(timedelta(hours=3))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=MSK)          # a Tuesday morning

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench shell migrate demo infra tools deps up down clean
+.PHONY: run test test-unit lint coverage bench shell migrate demo infra tools deps up down clean
 
 # Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
 # `command=package` when the names differ).
@@ -36,9 +36,31 @@ demo: migrate
 run: demo
 	$(PY) -m scripts.run
 
-## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost).
-test: deps infra tools
+## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost),
+## after the linter.
+test: deps lint infra tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The pure logic, the contracts and the gateway in-process: no RabbitMQ, no PostgreSQL.
+test-unit: deps
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+## ruff (pinned in requirements.txt, rules in ruff.toml).
+lint: deps
+	$(VENV)/bin/ruff check .
+
+## The suite under coverage (.coveragerc: eventlet concurrency), the service processes the
+## tests start included (COVERAGE_PROCESS_START and a .pth hook in the venv, inert without
+## it); report in the terminal and htmlcov/.
+coverage: deps infra tools
+	echo "import coverage; coverage.process_startup()" > \
+		"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/studio_coverage.pth"
+	rm -f .coverage .coverage.*
+	COVERAGE_PROCESS_START=$(CURDIR)/.coveragerc $(VENV)/bin/coverage run -m pytest \
+		-m "not broker_restart" $(PYTEST_ARGS)
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
+	$(VENV)/bin/coverage html -q
 
 ## Benchmarks; figures go to bench/results/ and the README table.
 bench: deps infra

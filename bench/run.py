@@ -11,7 +11,7 @@ import re
 import sys
 from datetime import datetime
 
-from bench import api, flow, outbox
+from bench import api, expiry, flow, outbox
 from bench.harness import isolated_system, settle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,14 +67,15 @@ def main(argv):
     parser.add_argument("--bookings", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--no-readme", action="store_true")
-    parser.add_argument("--only", choices=("api", "outbox", "webhooks", "flow"),
+    parser.add_argument("--only", choices=("api", "outbox", "webhooks", "flow", "expiry"),
                         help="one benchmark, printed only (nothing written)")
     args = parser.parse_args(argv)
     benchmarks = {"api": lambda bench: api.measure(bench, args.scale),
                   "outbox": lambda bench: outbox.measure(bench, args.scale),
                   "webhooks": lambda bench: flow.measure_webhooks(
                       bench, max(20, int(400 * args.scale))),
-                  "flow": lambda bench: flow.measure(bench, args.bookings, args.rate)}
+                  "flow": lambda bench: flow.measure(bench, args.bookings, args.rate),
+                  "expiry": lambda bench: expiry.run(bench.uris["booking"], bench.config)}
 
     with isolated_system("run") as bench:
         result = {"at": datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -4,6 +4,7 @@ from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
                                BookingListQuerySchema, BookingListSchema, BookingSchema,
                                ConfirmBookingSchema, CreateBookingSchema, CreatedBookingSchema,
                                HallSchema, QuoteQuerySchema, QuoteSchema)
+from gateway.client_ip import client_ip
 from gateway.http import api
 
 TAG = "bookings"
@@ -28,11 +29,15 @@ class BookingApi:
         return self.booking.quote(query["hall_id"], query["start"], query["end"])
 
     @api("POST", "/api/bookings", tag=TAG, body=CreateBookingSchema,
-         response=CreatedBookingSchema, status=201, errors=[404, 409],
+         response=CreatedBookingSchema, status=201, errors=[404, 409, 429], idempotency_key=True,
          rate_limit="bookings_create",
-         summary="Hold a slot until it is paid; the answer carries the booking's access token")
+         summary="Hold a slot until it is paid; the answer carries the booking's access token. "
+                 "An Idempotency-Key header makes a repeat answer the first booking, token "
+                 "included; a client allowed a few unpaid holds at a time gets 429 beyond")
     def create_booking(self, request, body):
-        return self.booking.create_booking(body)
+        return self.booking.create_booking(
+            body, request_id=request.headers.get("Idempotency-Key"),
+            client_ip=client_ip(request, self.rate_limits.trusted_proxies))
 
     @api("GET", "/api/bookings", tag=TAG, auth="admin", query=BookingListQuerySchema,
          response=BookingListSchema, summary="Bookings by start time (operators)")
@@ -54,6 +59,8 @@ class BookingApi:
 
     @api("POST", "/api/bookings/<booking_id>/confirm", tag=TAG, auth="admin",
          body=ConfirmBookingSchema, optional_body=True, response=BookingSchema,
-         errors=[404, 409], summary="Operator: record money taken at the desk and confirm")
+         errors=[404, 409], idempotency_key=True, summary="Operator: record money taken at the desk and confirm. "
+                                    "An Idempotency-Key header makes a repeat harmless")
     def confirm_booking(self, request, booking_id, body):
-        return self.booking.confirm_at_desk(booking_id, **body)
+        return self.booking.confirm_at_desk(
+            booking_id, **body, request_id=request.headers.get("Idempotency-Key"))

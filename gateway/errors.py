@@ -5,8 +5,8 @@ from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from werkzeug.exceptions import HTTPException
 
-from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, NotFound,
-                                   ServiceUnavailable, StudioError)
+from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, LimitReached,
+                                   NotFound, ServiceUnavailable, StudioError)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ STATUS_BY_ERROR = (
     (Conflict, 409),
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
+    (LimitReached, 429),
     (RateLimited, 429),
     (TooManyStreams, 429),
     (ServiceUnavailable, 503),

@@ -9,9 +9,9 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from contracts.errors.base import ServiceUnavailable, StudioError
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
-from contracts.errors.base import StudioError
 
 
 def json_response(status, data, headers=None):
@@ -31,7 +31,11 @@ class JsonHttpEntrypoint(HttpRequestHandler):
                 BodyTooLarge(f"The body is larger than {limit} bytes.", {"limit": limit}))
         # A body without Content-Length (chunked) is cut at the limit by werkzeug.
         request.max_content_length = limit
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        if response.status_code == 503:
+            response.headers["Retry-After"] = str(
+                self.container.config["GATEWAY"].get("retry_after_seconds", 2))
+        return response
 
     def response_from_result(self, result):
         if isinstance(result, Response):
@@ -64,6 +68,7 @@ class Route:
     many: bool = False
     content_type: str = "application/json"
     optional_body: bool = False
+    idempotency_key: bool = False    # takes an Idempotency-Key header (a creating call)
     rate_limit: str | None = None    # a name under GATEWAY.rate_limits.per_client_ip
 
 
@@ -96,12 +101,13 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False, rate_limit=None):
+        optional_body=False, rate_limit=None, idempotency_key=False):
     """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
     runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
     returns data (or (status, data), or a Response)."""
     route = Route(method, path, summary, tag, auth, body, query, response, status,
-                  tuple(errors), many, content_type, optional_body, rate_limit)
+                  tuple(errors), many, content_type, optional_body,
+                  idempotency_key=idempotency_key, rate_limit=rate_limit)
     ROUTES.append(route)
 
     def decorate(fn):
@@ -122,7 +128,10 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
             if route.body is not None:
                 kwargs["body"] = _validated(route.body,
                                             parse_json_body(request, route.optional_body))
-            result = fn(self, request, **kwargs)
+            try:
+                result = fn(self, request, **kwargs)
+            except ServiceUnavailable as exc:
+                raise _with_retry_advice(exc, request) from None
             if not isinstance(result, (tuple, Response)):
                 result = route.status, result
             return _with_headers(result, allowance.headers()) if allowance else result
@@ -138,6 +147,18 @@ def _with_headers(result, headers):
         return result
     status, data = result
     return json_response(status, data, headers)
+
+
+def _with_retry_advice(exc, request):
+    """A service did not answer: it may still have acted. Tell the client whether sending
+    the same request again is safe."""
+    safe = request.method in ("GET", "HEAD") or bool(request.headers.get("Idempotency-Key"))
+    advice = ("Retry with the same Idempotency-Key: a repeat answers what the first did."
+              if request.method not in ("GET", "HEAD") and safe else
+              "Retrying is safe." if safe else
+              "It may have been done: look before you retry, and send an Idempotency-Key "
+              "next time.")
+    return ServiceUnavailable(f"{exc.message}. {advice}", {**exc.details, "retry_safe": safe})
 
 
 def _validated(schema_cls, data):

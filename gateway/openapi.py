@@ -22,10 +22,13 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
-    429: "Too many requests from this client: wait Retry-After seconds (RateLimit-* headers); "
-         "or, for a live stream, too many streams of this booking are open",
-    503: "A service behind the gateway did not answer in time (or, for a live stream, this "
-         "gateway process holds as many as it may)",
+    429: "Too many requests from this client (RateLimit-* headers, wait Retry-After seconds), "
+         "or too many of a kind held at once (too_many_holds: unpaid bookings; "
+         "too_many_streams: live streams of one booking)",
+    503: "A service behind the gateway did not answer in time; after Retry-After seconds "
+         "a GET, or a request with its same Idempotency-Key, is safe to send again "
+         "(`details.retry_safe`). For a live stream: this gateway process holds as many as "
+         "it may",
 }
 
 
@@ -83,6 +86,12 @@ def _operation(route, path):
               for name in re.findall(r"{([a-z_]+)}", path)]
     if route.query is not None:
         params.append({"in": "query", "schema": route.query})
+    if route.idempotency_key:
+        params.append({"in": "header", "name": "Idempotency-Key", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                       "description": "a repeat with the same key and body answers the "
+                                      "first time's answer and does nothing again; the same "
+                                      "key with another body is 409 idempotency_key_reused"})
     if params:
         op["parameters"] = params
     if route.body is not None:

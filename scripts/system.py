@@ -62,7 +62,8 @@ class System:
         # PGAPPNAME: pg_stat_activity's application_name says which process holds a connection
         self.processes[name] = subprocess.Popen(
             [nameko, "run", "--config", self.config, self.services[name]],
-            cwd=ROOT, env={**self.env, "PGAPPNAME": f"studio-{name}"}, stdout=out, stderr=subprocess.STDOUT if out else None)
+            cwd=ROOT, env={**self.env, "PGAPPNAME": f"studio-{name}"}, stdout=out,
+            stderr=subprocess.STDOUT if out else None)
 
     def start_all(self):
         for name in self.names:

@@ -58,9 +58,25 @@ def rpc_client(amqp_uri, timeout=15):
 
 
 def wait_until(check, seconds=20, interval=0.1):
+    """The first true value of `check()`, asked every `interval` s; TimeoutError after
+    `seconds` (a test never goes on as if it had happened)."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
-        if value or time.monotonic() > deadline:
+        if value:
             return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{getattr(check, '__name__', 'the condition')} still false "
+                               f"after {seconds} s (last: {value!r})")
         time.sleep(interval)
+
+
+def stays_true(check, seconds, interval=0.1):
+    """Whether `check()` holds all through `seconds`: for what must NOT happen, where no
+    condition can be awaited and waiting the whole time is the test."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not check():
+            return False
+        time.sleep(interval)
+    return bool(check())

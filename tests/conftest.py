@@ -22,6 +22,11 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
+    # tested with their own rules (tests/service/test_booking_holds.py).
+    "MAX_HOLDS_PER_PHONE": "0",
+    "MAX_HOLDS_PER_EMAIL": "0",
+    "MAX_HOLDS_PER_IP": "0",
     # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
     "DB_POOL_SIZE": "1",
     "DB_MAX_OVERFLOW": "5",
@@ -39,8 +44,8 @@ os.environ.update(TEST_ENV)
 from services.common.config import db_uri, load_config  # noqa: E402
 from tests.amqp import rpc_client  # noqa: E402
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade  # noqa: E402
-
-
+from tests.amqp import rpc_client  # noqa: E402
+from tests.integration.integration_flow import MockProviderPayer, release_holds  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -122,3 +127,26 @@ def operator(system, config):
 def pytest_collection_modifyitems(items):
     """Tests that stop the shared RabbitMQ (marked broker_restart) run after all the others."""
     items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)
+
+
+# --- for the tests of the running system (integration/, e2e/) ---------------------------------
+
+@pytest.fixture(scope="module")
+def operator(system, config):
+    """An operator's RPC client (as `nameko shell` gives one)."""
+    with rpc_client(config["AMQP_URI"]) as rpc:
+        yield rpc
+
+
+@pytest.fixture(scope="module")
+def holds(operator):
+    """Bookings left unpaid by a test, released when the module is done."""
+    booking_ids = []
+    yield booking_ids
+    release_holds(operator, booking_ids)
+
+
+@pytest.fixture(scope="module")
+def payer(api):
+    """Pays as a customer does: POST /api/payments, then the mock provider's checkout."""
+    return MockProviderPayer(api)

@@ -62,6 +62,12 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class LimitReached(StudioError):
+    """The caller has used up what it may do for now (HTTP 429)."""
+
+    code = "too_many_requests"
+
+
 class AccessDenied(StudioError):
     """Credentials were given but do not grant access."""
 

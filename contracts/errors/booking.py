@@ -3,7 +3,8 @@
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-from contracts.errors.base import Conflict, InvalidRequest, InvalidTransition, NotFound
+from contracts.errors.base import (Conflict, IdempotencyKeyReused, InvalidRequest,
+                                   InvalidTransition, LimitReached, NotFound)
 
 __all__ = [
     "BookingCancelled",
@@ -11,8 +12,10 @@ __all__ = [
     "BookingRuleViolation",
     "HallInactive",
     "HallNotFound",
+    "IdempotencyKeyReused",
     "InvalidTransition",
     "SlotTaken",
+    "TooManyHolds",
 ]
 
 
@@ -45,3 +48,10 @@ class BookingRuleViolation(InvalidRequest):
 class BookingCancelled(InvalidTransition):
     """The booking was cancelled: it takes no move but reading it (a payment that arrives
     for it is refunded). Answered as any invalid transition."""
+
+
+class TooManyHolds(LimitReached):
+    """The customer (phone, e-mail) or client address runs as many unpaid holds as allowed;
+    details: {limit, by: [phone|email|ip]}."""
+
+    code = "too_many_holds"

@@ -10,12 +10,13 @@ time zone decides everything that is "local": opening hours, weekdays, tariffs a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone as _timezone
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as _timezone
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, HallInactive,
-                                      InvalidTransition)
+                                      InvalidTransition, TooManyHolds)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -29,9 +30,11 @@ __all__ = [
     "Slot",
     "Tariff",
     "TariffRule",
+    "Transition",
     "WEEKDAYS",
     "busy_range",
     "check_booking_request",
+    "check_unpaid_holds",
     "free_slots",
     "is_on_grid",
     "prepayment_for",
@@ -231,6 +234,10 @@ _RULE_MINIMUMS = {
     "prepayment_percent": 0,
     "full_refund_hours": 0,
     "max_range_days": 1,
+    "max_holds_per_phone": 0,
+    "max_holds_per_email": 0,
+    "max_holds_per_ip": 0,
+    "idempotency_key_hours": 1,
 }
 
 
@@ -248,6 +255,11 @@ class Rules:
     prepayment_percent: int = 30
     full_refund_hours: int = 24
     max_range_days: int = 62
+    # unpaid holds running at once per customer phone, e-mail and client address (0: no limit)
+    max_holds_per_phone: int = 3
+    max_holds_per_email: int = 3
+    max_holds_per_ip: int = 10
+    idempotency_key_hours: int = 24   # a request id answers its repeats this long
     opening_hours: OpeningHours = DEFAULT_OPENING_HOURS
     currency: str = "RUB"
 
@@ -277,6 +289,12 @@ class Rules:
         if cfg.get("currency") is not None:
             values["currency"] = cfg["currency"]
         return cls(timezone=timezone, **values)
+
+    @property
+    def hold_limits(self) -> dict:
+        """Unpaid holds allowed at once per phone, e-mail and client address (0: no limit)."""
+        return {"phone": self.max_holds_per_phone, "email": self.max_holds_per_email,
+                "ip": self.max_holds_per_ip}
 
     @property
     def tz(self) -> ZoneInfo:
@@ -634,6 +652,24 @@ def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, date
     return days
 
 
+def check_unpaid_holds(counts: dict, rules: Rules) -> None:
+    """Refuse one more unpaid hold to a phone, an e-mail or a client address that already
+    runs as many as the studio allows: holds block slots for free, so one client must not
+    hold the whole calendar. `counts` maps phone|email|ip to its holds still running."""
+    limits = rules.hold_limits
+    over = [kind for kind, limit in limits.items() if limit and counts.get(kind, 0) >= limit]
+    if over:
+        limit = min(limits[kind] for kind in over)
+        raise TooManyHolds(
+            f"There are {limit} unpaid bookings already for this "
+            f"{' and '.join(_HOLDER_WORDS[kind] for kind in over)}: pay for one of them, or "
+            f"wait until its hold runs out, then book again.",
+            {"limit": limit, "by": over})
+
+
+_HOLDER_WORDS = {"phone": "phone number", "email": "e-mail", "ip": "network address"}
+
+
 # --- the booking and its life -----------------------------------------------------------
 
 class BookingStatus:
@@ -649,6 +685,13 @@ class BookingStatus:
 
 ACTIVE_STATUSES = BookingStatus.ACTIVE
 CANCELLERS = ("customer", "operator")
+
+
+class Transition(NamedTuple):
+    """What a move of a booking did: its status now and the event that announces it."""
+    status: str
+    event: str
+    refund_due: int | None = None   # a cancellation's refund, kopecks
 
 
 @dataclass
@@ -715,18 +758,19 @@ class Booking:
         return refusal(f"booking {self.id} is {self.status}: cannot {action}, {why}",
                        {"booking_id": str(self.id), "status": self.status, "action": action})
 
-    def confirm(self, payment_id: str, amount: int, now: datetime) -> bool:
-        """Apply a payment of `amount` kopecks and confirm the booking. Returns False and
-        changes nothing when this payment_id was applied already; True otherwise.
+    def confirm(self, payment_id: str, amount: int, now: datetime) -> Transition | None:
+        """Apply a payment of `amount` kopecks and confirm the booking. Returns None and
+        changes nothing when this payment_id was applied already; else the transition:
+        booking.confirmed, or booking.payment_recorded for a later payment (the remainder).
 
-        A pending booking whose hold has expired is confirmed too: the caller has made sure
-        its slot is still free. A confirmed booking takes further payments (the remainder).
+        A pending booking whose hold has run out is confirmed too (an expired one after
+        retake_slot): the caller has made sure its slot is still free.
         What a payment brings beyond the price is not counted as paid: it is recorded in
         `overpaid` under the payment's id, fixed now, whatever order payments arrive in.
         """
         _require_aware(now, "now")
         if payment_id in self.payment_ids:
-            return False
+            return None
         if not isinstance(payment_id, str) or not payment_id:
             raise BookingRuleViolation("a payment needs an id",
                                        {"payment_id": ["must be a non-empty string"]})
@@ -740,8 +784,16 @@ class Booking:
             self.overpaid[payment_id] = beyond
         self.amount_paid += amount - beyond
         self.payment_ids.append(payment_id)
-        self.status = BookingStatus.CONFIRMED
-        return True
+        was, self.status = self.status, BookingStatus.CONFIRMED
+        return Transition(self.status, "booking.payment_recorded"
+                          if was == BookingStatus.CONFIRMED else "booking.confirmed")
+
+    def retake_slot(self) -> None:
+        """An expired hold whose money came late holds its slot again (pending), for the
+        caller to prove the slot free before it confirms."""
+        if self.status != BookingStatus.EXPIRED:
+            raise self._refuse("retake its slot", "only an expired hold can")
+        self.status = BookingStatus.PENDING_PAYMENT
 
     def refund_due_on_cancel(self, by: str, now: datetime, *, full_refund_hours: int = 24) -> int:
         """What goes back to the customer if the booking is cancelled now.
@@ -760,23 +812,24 @@ class Booking:
             return self.amount_paid
         return max(0, self.amount_paid - self.prepayment_amount)
 
-    def cancel(self, by: str, now: datetime, *, full_refund_hours: int = 24) -> int:
-        """Cancel a pending or confirmed booking; returns the refund due in kopecks."""
+    def cancel(self, by: str, now: datetime, *, full_refund_hours: int = 24) -> Transition:
+        """Cancel a pending or confirmed booking; the transition carries the refund due."""
         refund_due = self.refund_due_on_cancel(by, now, full_refund_hours=full_refund_hours)
         if self.status not in BookingStatus.ACTIVE:
             raise self._refuse("cancel", "only a pending or confirmed booking can be cancelled")
         self.status = BookingStatus.CANCELLED
-        return refund_due
+        return Transition(self.status, "booking.cancelled", refund_due)
 
-    def expire(self, now: datetime) -> None:
+    def expire(self, now: datetime) -> Transition:
         """Release the slot of an unpaid booking whose hold has run out."""
         if self.status != BookingStatus.PENDING_PAYMENT:
             raise self._refuse("expire", "only an unpaid booking expires")
         if not self.is_hold_expired(now):
             raise self._refuse("expire", f"its hold lasts until {self.hold_expires_at}")
         self.status = BookingStatus.EXPIRED
+        return Transition(self.status, "booking.expired")
 
-    def complete(self, now: datetime) -> None:
+    def complete(self, now: datetime) -> Transition:
         """Mark a confirmed booking that has ended as completed."""
         _require_aware(now, "now")
         if self.status != BookingStatus.CONFIRMED:
@@ -784,3 +837,4 @@ class Booking:
         if _utc(self.end) > _utc(now):
             raise self._refuse("complete", f"it has not ended yet (ends {self.end.isoformat()})")
         self.status = BookingStatus.COMPLETED
+        return Transition(self.status, "booking.completed")

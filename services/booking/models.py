@@ -48,6 +48,7 @@ class BookingRow(Base):
     customer = Column(JSONB, nullable=False)
     comment = Column(Text)
     access_token_hash = Column(Text, nullable=False)
+    client_ip = Column(Text)  # where the hold came from (the limit of holds per address)
     refund_due = Column(BigInteger)
     cancelled_by = Column(Text)
     # Counts the booking's changes: calendars read it as the event's SEQUENCE.
@@ -61,6 +62,19 @@ class BookingRow(Base):
     )
     # updated_at and revision change in SQL: RETURNING brings them back, no second query.
     __mapper_args__ = {"eager_defaults": True}
+
+
+class IdempotencyKeyRow(Base):
+    """A creating call's request id (Idempotency-Key): what it answered first, kept until
+    expires_at. Only hashes and ids: the token of an answer is derived again from the key."""
+    __tablename__ = "idempotency_keys"
+
+    operation = Column(Text, primary_key=True)
+    key = Column(Text, primary_key=True)   # sha256 of the client's key, never the key itself
+    request_hash = Column(Text, nullable=False)
+    result = Column(JSONB, nullable=False, server_default="{}")
+    token_salt = Column(Text, nullable=False)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
 
 
 outbox, inbox = reliability_tables_v1(Base.metadata)

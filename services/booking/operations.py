@@ -1,17 +1,23 @@
 """The booking service's use cases. Each runs inside the caller's unit of work (one session,
 one transaction) and records its events in the outbox of that same transaction."""
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 import uuid
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import func
 
 from contracts.booking import BookingListQuerySchema, ConfirmBookingSchema, CreateBookingSchema
-from contracts.errors.base import AccessDenied, InvalidRequest
+from contracts.errors.base import AccessDenied, IdempotencyKeyReused, InvalidRequest
 from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
 from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff,
-                                     check_booking_request, free_slots, quote)
+                                     check_booking_request, check_unpaid_holds, free_slots,
+                                     quote)
 from services.booking.models import HallRow
 from services.common.booking_links import is_link_token
 from services.common.clock import iso
@@ -90,6 +96,48 @@ def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# --- request ids: a creating call repeated answers what it answered first ---------------------
+
+class Claim(NamedTuple):
+    first: bool         # this is the request id's first use: do the work
+    result: dict        # what the first use recorded (ids of what it created)
+    token_salt: str
+    key_hash: str       # how the request id is stored: never in clear (see request_token)
+
+
+def claim_request(session, rules, operation, request_id, request, now, result=None):
+    """Take `request_id` for `operation` in the caller's transaction. A repeat with the same
+    request gets the first use's Claim (first=False); with another request,
+    IdempotencyKeyReused. Ids are forgotten after rules.idempotency_key_hours."""
+    key = str(request_id)
+    if not 0 < len(key) <= 255:
+        raise InvalidRequest("The Idempotency-Key is not usable.",
+                             {"Idempotency-Key": ["1 to 255 characters"]})
+    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str,
+                                            ensure_ascii=False).encode()).hexdigest()
+    key_hash = token_hash(key)
+    salt = secrets.token_urlsafe(32)
+    earlier = store.claim_request(
+        session, operation, key_hash, fingerprint, salt,
+        now + timedelta(hours=rules.idempotency_key_hours), now, result)
+    if earlier is None:
+        return Claim(True, result or {}, salt, key_hash)
+    if not hmac.compare_digest(earlier.request_hash, fingerprint):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request.",
+            {"Idempotency-Key": key, "operation": operation})
+    return Claim(False, earlier.result, earlier.token_salt, key_hash)
+
+
+def request_token(claim, request_id):
+    """The access token of a booking made under a request id: derived from the id and the
+    claim's random salt, so a repeat can answer it again. The database keeps the token's
+    hash, the salt and the id's hash: nothing there opens the booking without the id the
+    client holds; the salt is forgotten with the id."""
+    digest = hmac.new(claim.token_salt.encode(), str(request_id).encode(), "sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def check_access(row, access_token, link_secret=None):
     """None means a trusted caller (an operator, or a service); else the token must be the
     booking's own or the link token its messages carry."""
@@ -117,6 +165,18 @@ def list_halls(session, include_inactive=False, rules=None):
     return views
 
 
+def create_hall(session, rules, data, now, request_id=None):
+    """A new hall; with a request_id a repeat answers the hall made first."""
+    if request_id is not None:
+        claim = claim_request(session, rules, "create_hall", request_id, data, now)
+        if not claim.first:
+            return hall_detail_view(store.load_hall_row(session, claim.result["hall_id"]))
+    view = save_hall(session, data)
+    if request_id is not None:
+        store.remember_result(session, "create_hall", claim.key_hash, {"hall_id": view["id"]})
+    return view
+
+
 def save_hall(session, data, hall_id=None):
     """Create a hall, or update the given fields of one; validates hours and tariff."""
     row = store.load_hall_row(session, hall_id) if hall_id is not None else \
@@ -137,8 +197,11 @@ def save_hall(session, data, hall_id=None):
         store.hall_from_row(row)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidRequest(f"The hall is not valid: {exc}", {"hall": [str(exc)]})
+    # Every booking process compares this stamp with the hall it has parsed (store.halls).
+    row.updated_at = func.clock_timestamp()
     session.add(row)
     session.flush()
+    store.halls.forget(row.id)
     return hall_detail_view(row)
 
 
@@ -151,7 +214,7 @@ def availability(session, rules, hall_id, start_date, end_date, now):
     tz = rules.tz
     span_start = datetime.combine(start_date, datetime.min.time(), tz) - timedelta(days=1)
     span_end = datetime.combine(end_date, datetime.min.time(), tz) + timedelta(days=2)
-    bookings = store.active_ranges(session, hall_id, span_start, span_end)
+    bookings = store.active_ranges(session, hall.id, span_start, span_end, now)
     days = free_slots(hall, rules, bookings, start_date, end_date, now)
     return {"hall_id": hall.id, "timezone": rules.timezone, "slot_minutes": rules.slot_minutes,
             "days": [{"date": day.date.isoformat(), "slots": _slot_views(day.slots)}
@@ -186,24 +249,46 @@ def price_quote(session, rules, hall_id, start, end, now=None):
 
 # --- bookings -----------------------------------------------------------------------------------
 
-def create_booking(session, rules, data, now):
+def create_booking(session, rules, data, now, request_id=None, client_ip=None):
+    """Hold a slot. A hold whose time has run out in the way is expired here, in this
+    transaction (booking.expired), as the timer would. With a request_id a repeat answers
+    the first booking, access token included, and creates nothing."""
+    request = data
     data = load(CreateBookingSchema, data)
-    hall_row = store.load_hall_row(session, data["hall_id"])
-    hall = store.hall_from_row(hall_row)
+    hall = store.load_hall(session, data["hall_id"])
+    booking_id = str(uuid.uuid4())
+    if request_id is not None:
+        claim = claim_request(session, rules, "create_booking", request_id, request, now,
+                              {"booking_id": booking_id})
+        access_token = request_token(claim, request_id)
+        if not claim.first:
+            row = store.load_booking_row(session, claim.result["booking_id"])
+            return {**booking_view(row, hall.name, rules.tz), "access_token": access_token}
+    else:
+        access_token = secrets.token_urlsafe(32)
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
-    booking = Booking.place(str(uuid.uuid4()), hall, rules, start, end, now, customer)
-    access_token = secrets.token_urlsafe(32)
+    booking = Booking.place(booking_id, hall, rules, start, end, now, customer)
+    holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
+               if key and rules.hold_limits[kind]}
+    if holders:
+        check_unpaid_holds(store.count_unpaid_holds(session, holders, now), rules)
+    expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
     row = store.insert_booking(session, booking, hall, token_hash(access_token),
-                               data.get("comment"))
-    row.created_at = now
+                               data.get("comment"), client_ip, now)
     view = booking_view(row, hall.name, rules.tz)
     _record(session, "booking.created", view)
     return {**view, "access_token": access_token}
 
 
+def expire_holds_in_the_way(session, rules, hall, start, end, now):
+    """Expire the run-out holds that still block [start, end) of the hall."""
+    _expire(session, rules, store.run_out_holds_in_the_way(session, hall, start, end, now),
+            now)
+
+
 def _hall_name(session, hall_id):
-    return store.load_hall_row(session, hall_id).name
+    return store.load_hall(session, hall_id).name
 
 
 def get_booking(session, rules, booking_id, access_token=None, link_secret=None):
@@ -234,30 +319,35 @@ def confirm_booking(session, rules, booking_id, payment_id, amount, now):
     The answer is the booking with `overpaid`: what this payment brought beyond the price
     (0 mostly), for the caller to refund; a repeat answers the same."""
     row = store.load_booking_row(session, booking_id, for_update=True)
-    hall_row = store.load_hall_row(session, row.hall_id)
+    hall = store.load_hall(session, row.hall_id)
     booking = store.booking_from_row(row)
     if payment_id in booking.payment_ids:
-        return {**booking_view(row, hall_row.name, rules.tz),
+        return {**booking_view(row, hall.name, rules.tz),
                 "overpaid": booking.overpaid.get(payment_id, 0)}
-    was = booking.status
     if booking.status == BookingStatus.EXPIRED:
         # The money came after the hold ran out: take the slot back if nobody else has.
-        store.retake_slot(session, row, store.hall_from_row(hall_row))
-        booking.status = BookingStatus.PENDING_PAYMENT
-    booking.confirm(payment_id, amount, now)
+        expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
+        store.retake_slot(session, row, booking, hall)
+    transition = booking.confirm(payment_id, amount, now)
     store.apply_booking(row, booking, hold_expires_at=None)
     session.flush()
-    view = booking_view(row, hall_row.name, rules.tz)
-    _record(session, "booking.confirmed" if was != BookingStatus.CONFIRMED
-            else "booking.payment_recorded", {**view, "refund_due": None})
+    view = booking_view(row, hall.name, rules.tz)
+    _record(session, transition.event, {**view, "refund_due": None})
     return {**view, "overpaid": booking.overpaid.get(payment_id, 0)}
 
 
-def confirm_at_desk(session, rules, booking_id, data, now):
-    """An operator records money taken at the desk (default: everything still due)."""
+def confirm_at_desk(session, rules, booking_id, data, now, request_id=None):
+    """An operator records money taken at the desk (default: everything still due). A
+    payment_id, or a request_id, makes a repeat change nothing and answer the same."""
     data = load(ConfirmBookingSchema, data)
+    payment_id = data.get("payment_id")
+    if payment_id is None and request_id is not None:
+        claim = claim_request(session, rules, "confirm_at_desk", request_id,
+                              {"booking_id": str(booking_id), **data}, now,
+                              {"payment_id": f"desk:{uuid.uuid4()}"})
+        payment_id = claim.result["payment_id"]
     row = store.load_booking_row(session, booking_id)
-    payment_id = data.get("payment_id") or f"desk:{uuid.uuid4()}"
+    payment_id = payment_id or f"desk:{uuid.uuid4()}"
     due = row.price_total - row.amount_paid
     amount = data.get("amount", due)
     if payment_id not in row.payment_ids:  # a repeat changes nothing and answers the same
@@ -280,39 +370,61 @@ def cancel_booking(session, rules, booking_id, by, now, access_token=None, reaso
     row = store.load_booking_row(session, booking_id, for_update=True)
     check_access(row, access_token, link_secret)
     booking = store.booking_from_row(row)
-    refund_due = booking.cancel(by, now, full_refund_hours=rules.full_refund_hours)
-    store.apply_booking(row, booking, refund_due=refund_due, cancelled_by=by,
+    transition = booking.cancel(by, now, full_refund_hours=rules.full_refund_hours)
+    store.apply_booking(row, booking, refund_due=transition.refund_due, cancelled_by=by,
                         hold_expires_at=None)
     session.flush()
     view = booking_view(row, _hall_name(session, row.hall_id), rules.tz)
-    _record(session, "booking.cancelled", view)
+    _record(session, transition.event, view)
     return view
 
 
-def expire_holds(session, rules, now, limit=100):
-    """Release unpaid holds past hold_expires_at; returns how many expired."""
-    rows = store.due_holds(session, now, limit)
+# --- the timers: each drains what is due in batches of one transaction each -----------------
+
+def expire_holds(session, rules, now, limit=500):
+    """Release one batch of unpaid holds past hold_expires_at; returns how many expired."""
+    return _expire(session, rules, store.due_holds(session, now, limit), now)
+
+
+def _expire(session, rules, rows, now):
+    return _move(session, rules, rows, lambda booking: booking.expire(now))
+
+
+def complete_finished(session, rules, now, limit=500):
+    """Mark one batch of confirmed bookings that have ended as completed (booking.completed)."""
+    return _move(session, rules, store.finished_bookings(session, now, limit),
+                 lambda booking: booking.complete(now))
+
+
+def _move(session, rules, rows, move):
+    """Apply the same domain move to locked rows: one UPDATE, an event each."""
+    if not rows:
+        return 0
+    transitions = [move(store.booking_from_row(row)) for row in rows]
+    store.set_status(session, [row.id for row in rows], transitions[0].status)
+    names = {}
     for row in rows:
-        booking = store.booking_from_row(row)
-        booking.expire(now)
-        store.apply_booking(row, booking)
-    session.flush()
-    for row in rows:
-        _record(session, "booking.expired",
-                booking_view(row, _hall_name(session, row.hall_id), rules.tz))
+        if row.hall_id not in names:
+            names[row.hall_id] = _hall_name(session, row.hall_id)
+    store.record_events(session, SOURCE, [
+        (transition.event, event_payload({**booking_view(row, names[row.hall_id], rules.tz),
+                                          "status": transition.status}))
+        for row, transition in zip(rows, transitions)])
     return len(rows)
 
 
-def complete_finished(session, rules, now, limit=100):
-    """Mark confirmed bookings that have ended as completed (booking.completed)."""
-    rows = store.finished_bookings(session, now, limit)
-    for row in rows:
-        booking = store.booking_from_row(row)
-        booking.complete(now)
-        store.apply_booking(row, booking)
-    session.flush()
-    for row in rows:
-        _record(session, "booking.completed",
-                booking_view(row, _hall_name(session, row.hall_id), rules.tz))
-    return len(rows)
+def drain(sessions, step, rules, now, batch):
+    """Run `step` (expire_holds, complete_finished) in a transaction each until a batch
+    comes back short: the timer keeps up with the database, not with a fixed rate."""
+    total = 0
+    while True:
+        with sessions() as session:
+            done = step(session, rules, now, batch)
+        total += done
+        if done < batch:
+            return total
 
+
+def forget_request_ids(session, rules, now, limit=1000):
+    """Forget one batch of request ids older than their lifetime."""
+    return store.forget_requests(session, now, limit)

@@ -1,6 +1,4 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
-from nameko.timer import timer
-
 from services.booking import feeds, operations
 from services.booking.domain import Rules
 from services.booking.models import Base
@@ -11,11 +9,19 @@ from services.common.db import ServiceDatabase
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, rpc
+from services.common.timers import configured_timer
 
 
 class BookingRules(Config):
     def build(self, config):
         return Rules.from_config(config["BOOKING"], config["STUDIO_TIMEZONE"])
+
+
+class TimerBatch(Config):
+    """How many rows one transaction of a timer takes (BOOKING.timer_batch)."""
+
+    def build(self, config):
+        return int(config["BOOKING"].get("timer_batch") or 500)
 
 
 class BookingService(Pingable):
@@ -25,6 +31,7 @@ class BookingService(Pingable):
     outbox_relay = OutboxRelay()
     rules = BookingRules()
     link_secret = BookingLinkSecret()     # messages' links open their booking too
+    timer_batch = TimerBatch()
 
     # --- halls (operators) ---
     @rpc
@@ -40,12 +47,13 @@ class BookingService(Pingable):
             return operations.hall_detail_view(operations.store.load_hall_row(session, hall_id))
 
     @rpc
-    def create_hall(self, hall):
+    def create_hall(self, hall, request_id=None):
         """Create a hall: {name, description, capacity, buffer_minutes, opening_hours?,
         tariff: {hourly_price, rules: [{weekdays: [5, 6], start: "18:00", end: "22:00",
-        hourly_price}]}}. Money in kopecks."""
+        hourly_price}]}}. Money in kopecks. With a request_id a repeat answers the hall made
+        first (IdempotencyKeyReused if the hall differs)."""
         with self.db.get_session() as session:
-            return operations.save_hall(session, hall)
+            return operations.create_hall(session, self.rules, hall, now(), request_id)
 
     @rpc
     def update_hall(self, hall_id, changes):
@@ -104,11 +112,15 @@ class BookingService(Pingable):
 
     # --- bookings ---
     @rpc
-    def create_booking(self, booking):
+    def create_booking(self, booking, request_id=None, client_ip=None):
         """Hold a slot unpaid until hold_expires_at. Returns the booking with its
-        access_token (shown only here). Emits booking.created. Raises SlotTaken."""
+        access_token. Emits booking.created (and booking.expired for a hold whose time had
+        run out in the way). Raises SlotTaken, TooManyHolds (unpaid holds per phone, e-mail,
+        client_ip). Idempotent per request_id: a repeat answers the first booking with its
+        token and creates nothing (IdempotencyKeyReused if the booking asked differs)."""
         with self.db.get_session() as session:
-            return operations.create_booking(session, self.rules, booking, now())
+            return operations.create_booking(session, self.rules, booking, now(), request_id,
+                                             client_ip)
 
     @rpc
     def get_booking(self, booking_id, access_token=None):
@@ -138,12 +150,13 @@ class BookingService(Pingable):
                                               amount, now())
 
     @rpc
-    def confirm_at_desk(self, booking_id, amount=None, payment_id=None):
-        """Operator: money taken at the desk (default: all still due). Pass a payment_id to
-        make a repeat harmless."""
+    def confirm_at_desk(self, booking_id, amount=None, payment_id=None, request_id=None):
+        """Operator: money taken at the desk (default: all still due). Pass a payment_id or
+        a request_id to make a repeat harmless."""
         data = given(amount=amount, payment_id=payment_id)
         with self.db.get_session() as session:
-            return operations.confirm_at_desk(session, self.rules, booking_id, data, now())
+            return operations.confirm_at_desk(session, self.rules, booking_id, data, now(),
+                                              request_id)
 
     @rpc
     def cancel_booking(self, booking_id, by="operator", access_token=None, reason=None):
@@ -153,12 +166,19 @@ class BookingService(Pingable):
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
                                              access_token, reason, self.link_secret)
 
-    @timer(interval=5)
+    @configured_timer("BOOKING", "expire_interval_seconds", default=5)
     def expire_holds(self):
-        with self.db.get_session() as session:
-            operations.expire_holds(session, self.rules, now())
+        """Expire every unpaid hold past its time, a batch per transaction; booking processes
+        share the work (SKIP LOCKED). A new booking expires those in its way itself."""
+        operations.drain(self.db.get_session, operations.expire_holds, self.rules, now(),
+                         self.timer_batch)
 
-    @timer(interval=60)
+    @configured_timer("BOOKING", "complete_interval_seconds", default=60)
     def complete_finished(self):
-        with self.db.get_session() as session:
-            operations.complete_finished(session, self.rules, now())
+        operations.drain(self.db.get_session, operations.complete_finished, self.rules, now(),
+                         self.timer_batch)
+
+    @configured_timer("BOOKING", "forget_request_ids_interval_seconds", default=600)
+    def forget_request_ids(self):
+        operations.drain(self.db.get_session, operations.forget_request_ids, self.rules, now(),
+                         self.timer_batch)

@@ -1,18 +1,31 @@
-"""Queries of the booking service: rows in, domain objects out, and back."""
+"""Queries of the booking service: rows in, domain objects out, and back.
+
+The statements on the hot paths (a new hold, the timers) are plain SQL built once at import;
+the rest uses the ORM."""
+import hashlib
+import json
+import re
+from contextlib import contextmanager
 from datetime import datetime
 
 from psycopg2.extras import DateTimeTZRange
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
-from services.booking.domain import ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff, busy_range
+from contracts.events import make_envelope
+from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
+                                     OpeningHours, Tariff, busy_range)
 from services.booking.models import BookingRow, HallRow
 from services.common.input import uuid_or_none
+from services.common.outbox import NOTIFY_CHANNEL
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
+PENDING, CONFIRMED = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
 
+
+# --- halls -----------------------------------------------------------------------------------
 
 def hall_from_row(row):
     return Hall(id=row.id, name=row.name, description=row.description, capacity=row.capacity,
@@ -29,8 +42,38 @@ def load_hall_row(session, hall_id):
     return row
 
 
+_HALL_STAMP = text("SELECT updated_at FROM halls WHERE id = :id")
+
+
+class ParsedHalls:
+    """The halls this process has parsed (tariff, opening hours), each checked against its
+    row's updated_at on every use: a hall changed through any booking process is parsed
+    again at its next use, and the check is one primary-key read of one column."""
+
+    def __init__(self):
+        self._halls = {}  # id -> (updated_at, Hall)
+
+    def get(self, session, hall_id):
+        stamp = session.execute(_HALL_STAMP, {"id": hall_id}).scalar()
+        if stamp is None:
+            raise HallNotFound(f"There is no hall {hall_id}.", {"hall_id": hall_id})
+        cached = self._halls.get(hall_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        row = load_hall_row(session, hall_id)
+        hall = hall_from_row(row)
+        self._halls[hall_id] = (row.updated_at, hall)
+        return hall
+
+    def forget(self, hall_id):
+        self._halls.pop(hall_id, None)
+
+
+halls = ParsedHalls()
+
+
 def load_hall(session, hall_id):
-    return hall_from_row(load_hall_row(session, hall_id))
+    return halls.get(session, hall_id)
 
 
 def list_hall_rows(session, include_inactive=False):
@@ -40,13 +83,19 @@ def list_hall_rows(session, include_inactive=False):
     return session.scalars(query).all()
 
 
-def active_ranges(session, hall_id, start, end):
-    """(start, end) of the hall's active bookings that touch [start, end)."""
+# --- the calendar ------------------------------------------------------------------------------
+
+def active_ranges(session, hall_id, start, end, now):
+    """(start, end) of the hall's bookings holding their slot at `now` that touch
+    [start, end): a hold whose time has run out holds nothing, expired or not yet."""
     return session.execute(
         select(BookingRow.start_at, BookingRow.end_at).where(
             BookingRow.hall_id == hall_id, BookingRow.status.in_(ACTIVE_STATUSES),
+            or_(BookingRow.status != PENDING, BookingRow.hold_expires_at > now),
             BookingRow.start_at < end, BookingRow.end_at > start)).all()
 
+
+# --- bookings ----------------------------------------------------------------------------------
 
 def booking_from_row(row):
     return Booking(id=row.id, hall_id=row.hall_id, start=row.start_at, end=row.end_at,
@@ -57,33 +106,58 @@ def booking_from_row(row):
                    overpaid=row.overpaid)
 
 
-def insert_booking(session, booking, hall, access_token_hash, comment):
+_INSERT_BOOKING = text(
+    "INSERT INTO bookings (id, hall_id, start_at, end_at, busy, status, price_total, "
+    "prepayment_amount, amount_paid, currency, hold_expires_at, payment_ids, customer, "
+    "comment, access_token_hash, client_ip, created_at) VALUES (:id, :hall_id, :start_at, "
+    ":end_at, :busy, :status, :price_total, :prepayment_amount, :amount_paid, :currency, "
+    ":hold_expires_at, CAST(:payment_ids AS jsonb), CAST(:customer AS jsonb), :comment, "
+    ":access_token_hash, :client_ip, :created_at) RETURNING *")
+
+
+def insert_booking(session, booking, hall, access_token_hash, comment, client_ip, now):
     """One INSERT, guarded by the exclusion constraint: of overlapping requests exactly one
-    commits, the others get SlotTaken."""
-    row = BookingRow(
-        id=booking.id, hall_id=booking.hall_id, start_at=booking.start, end_at=booking.end,
-        busy=DateTimeTZRange(*busy_range(booking.start, booking.end, hall.buffer_minutes)),
-        status=booking.status, price_total=booking.price_total,
-        prepayment_amount=booking.prepayment_amount, amount_paid=booking.amount_paid,
-        currency=booking.currency, hold_expires_at=booking.hold_expires_at,
-        payment_ids=booking.payment_ids, customer=booking.customer, comment=comment,
-        access_token_hash=access_token_hash)
-    session.add(row)
-    flush_or_slot_taken(session, hall)
-    return row
+    commits, the others get SlotTaken (and their transaction is over: no savepoint)."""
+    params = {
+        "id": booking.id, "hall_id": booking.hall_id, "start_at": booking.start,
+        "end_at": booking.end,
+        "busy": DateTimeTZRange(*busy_range(booking.start, booking.end, hall.buffer_minutes)),
+        "status": booking.status, "price_total": booking.price_total,
+        "prepayment_amount": booking.prepayment_amount, "amount_paid": booking.amount_paid,
+        "currency": booking.currency, "hold_expires_at": booking.hold_expires_at,
+        "payment_ids": json.dumps(booking.payment_ids),
+        "customer": json.dumps(booking.customer, ensure_ascii=False), "comment": comment,
+        "access_token_hash": access_token_hash, "client_ip": client_ip, "created_at": now}
+    with slot_taken_on_overlap(hall):
+        return session.execute(_INSERT_BOOKING, params).one()
 
 
-def flush_or_slot_taken(session, hall):
+@contextmanager
+def slot_taken_on_overlap(hall):
+    """Turns the exclusion constraint's refusal into SlotTaken."""
     try:
-        with session.begin_nested():
-            session.flush()
+        yield
     except IntegrityError as exc:
-        if getattr(exc.orig, "pgcode", None) == EXCLUSION_VIOLATION:
-            raise SlotTaken(
-                "This time overlaps another booking of the hall"
-                + (f" or its {hall.buffer_minutes}-minute cleaning buffer."
-                   if hall.buffer_minutes else "."), {"hall_id": hall.id})
-        raise
+        if getattr(exc.orig, "pgcode", None) != EXCLUSION_VIOLATION:
+            raise
+        raise SlotTaken(
+            "This time overlaps another booking of the hall"
+            + (f" or its {hall.buffer_minutes}-minute cleaning buffer."
+               if hall.buffer_minutes else "."), {"hall_id": hall.id}) from None
+
+
+_RUN_OUT_HOLDS = text(
+    "SELECT * FROM bookings WHERE hall_id = :hall_id AND busy && :busy AND status = :pending "
+    "AND hold_expires_at <= :now ORDER BY id FOR UPDATE")
+
+
+def run_out_holds_in_the_way(session, hall, start, end, now):
+    """Unpaid holds whose time has run out but that still block [start, end) of the hall,
+    locked: of two requests for their slot one expires them, the other then finds none."""
+    return session.execute(_RUN_OUT_HOLDS, {
+        "hall_id": hall.id, "busy": DateTimeTZRange(*busy_range(start, end,
+                                                                hall.buffer_minutes)),
+        "pending": PENDING, "now": now}).all()
 
 
 def load_booking_row(session, booking_id, for_update=False):
@@ -109,6 +183,43 @@ def apply_booking(row, booking, **extra):
         setattr(row, name, value)
 
 
+def retake_slot(session, row, booking, hall):
+    """Make an expired hold hold its slot again, if the slot is still free (else SlotTaken,
+    and the transaction is over)."""
+    booking.retake_slot()
+    row.status = booking.status
+    with slot_taken_on_overlap(hall):
+        session.flush()
+
+
+_SET_STATUS = text("UPDATE bookings SET status = :status, updated_at = now(), "
+                   "revision = revision + 1 WHERE id = ANY(CAST(:ids AS uuid[]))")
+
+
+def set_status(session, booking_ids, status):
+    """Many bookings moved by the same transition (the timers, lazy expiry)."""
+    if booking_ids:
+        session.execute(_SET_STATUS, {"status": status, "ids": list(booking_ids)})
+
+
+_DUE_HOLDS = text(
+    "SELECT * FROM bookings WHERE status = :pending AND hold_expires_at <= :now "
+    "ORDER BY hold_expires_at LIMIT :n FOR UPDATE SKIP LOCKED")
+_FINISHED = text(
+    "SELECT * FROM bookings WHERE status = :confirmed AND end_at <= :now "
+    "ORDER BY end_at LIMIT :n FOR UPDATE SKIP LOCKED")
+
+
+def due_holds(session, now, limit):
+    """Unpaid bookings whose hold has run out, locked; other expirers skip them."""
+    return session.execute(_DUE_HOLDS, {"pending": PENDING, "now": now, "n": limit}).all()
+
+
+def finished_bookings(session, now, limit):
+    """Confirmed bookings that have ended, locked; other processes skip them."""
+    return session.execute(_FINISHED, {"confirmed": CONFIRMED, "now": now, "n": limit}).all()
+
+
 def list_booking_rows(session, hall_id=None, status=None, start_from=None, start_before=None,
                       cursor=None, limit=50):
     """Bookings by start time, keyset-paged: returns (rows, next_cursor)."""
@@ -131,25 +242,106 @@ def list_booking_rows(session, hall_id=None, status=None, start_from=None, start
     return page(session, query, limit, lambda row: (row.start_at.isoformat(), str(row.id)))
 
 
-def due_holds(session, now, limit=100):
-    """Unpaid bookings whose hold has run out, locked; other expirers skip them."""
-    return session.scalars(
-        select(BookingRow).where(BookingRow.status == "pending_payment",
-                                 BookingRow.hold_expires_at <= now)
-        .order_by(BookingRow.hold_expires_at).limit(limit)
-        .with_for_update(skip_locked=True)).all()
+# --- many events at once ------------------------------------------------------------------------
+
+_INSERT_EVENTS = text(
+    "INSERT INTO outbox (event_id, type, envelope) "
+    "SELECT CAST(e->>'event_id' AS uuid), e->>'type', e "
+    "FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS t(e, n) "
+    "ORDER BY n")
+_NOTIFY_RELAY = text("SELECT pg_notify(:channel, '')")
 
 
-def finished_bookings(session, now, limit=100):
-    return session.scalars(
-        select(BookingRow).where(BookingRow.status == "confirmed", BookingRow.end_at <= now)
-        .order_by(BookingRow.end_at).limit(limit).with_for_update(skip_locked=True)).all()
+def record_events(session, source, events):
+    """outbox.record_event for a batch of (type, payload): one INSERT and one NOTIFY where
+    the timers would pay two statements per event (most of their time). It belongs next to
+    record_event in services/common/outbox.py, which is being reworked on another branch."""
+    envelopes = [make_envelope(source, event_type, payload) for event_type, payload in events]
+    if envelopes:
+        session.execute(_INSERT_EVENTS, {"envelopes": json.dumps(envelopes,
+                                                                  ensure_ascii=False)})
+        session.execute(_NOTIFY_RELAY, {"channel": NOTIFY_CHANNEL})
+    return envelopes
 
 
-def retake_slot(session, row, hall):
-    """Make an expired hold active again, if its slot is still free (else SlotTaken)."""
-    row.status = "pending_payment"
-    flush_or_slot_taken(session, hall)
+# --- a customer's unpaid holds ------------------------------------------------------------------
+
+_PHONE_DIGITS_SQL = "regexp_replace(customer->>'phone', '[^0-9]', '', 'g')"
+_LOCK_HOLDERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) "
+                     "AS k")
+_COUNT_HOLDS = text(
+    f"SELECT count(*) FILTER (WHERE {_PHONE_DIGITS_SQL} = :phone), "
+    "count(*) FILTER (WHERE lower(customer->>'email') = :email), "
+    "count(*) FILTER (WHERE client_ip = :ip) "
+    "FROM bookings WHERE status = :pending AND hold_expires_at > :now "
+    f"AND ({_PHONE_DIGITS_SQL} = :phone OR lower(customer->>'email') = :email "
+    "OR client_ip = :ip)")
+
+
+def holder_keys(customer, client_ip):
+    """Who a hold counts against: the phone (its digits), the e-mail (lower case), the
+    client's address; None where not known."""
+    email = customer.get("email")
+    return {"phone": re.sub("[^0-9]", "", customer["phone"]),
+            "email": email.lower() if email else None, "ip": client_ip or None}
+
+
+def count_unpaid_holds(session, holders, now):
+    """{phone|email|ip: how many unpaid holds still running it has} for the holders given
+    (holder_keys). Locks them for the rest of the transaction first, so two requests of one
+    customer count in turn."""
+    keys = sorted(_lock_key(kind, value) for kind, value in holders.items())
+    session.execute(_LOCK_HOLDERS, {"keys": keys})
+    counts = session.execute(_COUNT_HOLDS, {"phone": None, "email": None, "ip": None,
+                                            **holders, "pending": PENDING, "now": now}).one()
+    return {kind: count for kind, count in zip(("phone", "email", "ip"), counts)
+            if kind in holders}
+
+
+def _lock_key(kind, value):
+    digest = hashlib.blake2b(f"hold:{kind}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# --- request ids (Idempotency-Key) -----------------------------------------------------------
+
+_CLAIM_REQUEST = text(
+    "INSERT INTO idempotency_keys AS k (operation, key, request_hash, result, token_salt, "
+    "expires_at) VALUES (:operation, :key, :request_hash, CAST(:result AS jsonb), :salt, "
+    ":expires_at) ON CONFLICT (operation, key) DO UPDATE SET "
+    "request_hash = excluded.request_hash, result = excluded.result, "
+    "token_salt = excluded.token_salt, expires_at = excluded.expires_at "
+    "WHERE k.expires_at <= :now RETURNING key")
+_EARLIER_REQUEST = text(
+    "SELECT request_hash, result, token_salt FROM idempotency_keys "
+    "WHERE operation = :operation AND key = :key")
+_REMEMBER_RESULT = text(
+    "UPDATE idempotency_keys SET result = CAST(:result AS jsonb) "
+    "WHERE operation = :operation AND key = :key")
+_FORGET_REQUESTS = text(
+    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys "
+    "WHERE expires_at <= :now LIMIT :n))")
+
+
+def claim_request(session, operation, key, request_hash, salt, expires_at, now, result=None):
+    """Take a request id for this transaction. Returns None when it is ours (new, or its
+    earlier use is forgotten), else the earlier request's (request_hash, result, token_salt).
+    A concurrent first use of the same id makes this wait for its transaction's end."""
+    params = {"operation": operation, "key": key, "request_hash": request_hash,
+              "result": json.dumps(result or {}), "salt": salt, "expires_at": expires_at,
+              "now": now}
+    if session.execute(_CLAIM_REQUEST, params).first() is not None:
+        return None
+    return session.execute(_EARLIER_REQUEST, params).one()
+
+
+def remember_result(session, operation, key, result):
+    session.execute(_REMEMBER_RESULT, {"operation": operation, "key": key,
+                                       "result": json.dumps(result)})
+
+
+def forget_requests(session, now, limit):
+    return session.execute(_FORGET_REQUESTS, {"now": now, "n": limit}).rowcount
 
 
 # --- the halls' calendar feeds --------------------------------------------------------------

@@ -8,16 +8,8 @@ import eventlet
 from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import (
-    DEAD,
-    DONE,
-    FAILED,
-    Inbox,
-    ReliableConsumer,
-    _InboxRunner,
-    on_event,
-    process_event,
-)
+from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
+                                   on_event, process_event)
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc

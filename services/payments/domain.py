@@ -8,8 +8,7 @@ write it with the event it announces in one transaction.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from contracts.errors.payments import (BookingNotPayable, PaymentNotRefundable,
-                                       RefundExceedsPayment)
+from contracts.errors.payments import BookingNotPayable, PaymentNotRefundable, RefundExceedsPayment
 
 # A payment's status (PROVIDERS.md, "What all of them mean for us"); every adapter maps its
 # provider's states onto the first six.

@@ -3,9 +3,9 @@ leads to, the state its `fetch` answers with, and the delivery of its signed web
 import logging
 from datetime import timedelta
 
+from contracts.errors.payments import CheckoutClosed, InvalidCardNumber, PaymentNotFound
 from services.payments import domain, store
 from services.payments.config import MOCK
-from contracts.errors.payments import CheckoutClosed, InvalidCardNumber, PaymentNotFound
 from services.payments.models import MockCheckoutRow
 from services.payments.providers.mock import (DECLINED_CARD, PAYING_CARD, SIGNATURE_HEADER,
                                               build_notification, card_outcome, sign)

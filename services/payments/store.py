@@ -8,13 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from contracts.errors.payments import PaymentNotFound
 from services.common.input import uuid_or_none
 from services.payments.domain import PENDING, REFUND_PENDING, REFUNDABLE, SETTLED
-from services.payments.models import (
-    IdempotencyKeyRow,
-    MockCheckoutRow,
-    PaymentRow,
-    ProviderNotificationRow,
-    RefundRow,
-)
+from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
+                                      ProviderNotificationRow, RefundRow)
 
 UNIQUE_VIOLATION = "23505"
 

@@ -7,9 +7,9 @@ import logging
 from datetime import timedelta
 
 from contracts.errors.base import InvalidRequest
+from contracts.errors.payments import PaymentProviderFailed, UnknownGateway, WebhookForged
 from services.payments import domain, refunds, store, views
 from services.payments.creating import IN_FLIGHT_SECONDS
-from contracts.errors.payments import PaymentProviderFailed, UnknownGateway, WebhookForged
 from services.payments.providers import NotificationForged, ProviderError
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import pytest
 
 from tests.amqp import wait_until
 from tests.conftest import ADMIN_TOKEN
-# a fresh booking with its own hall, and starting its payment, as the payments tests do
-from tests.e2e.test_payments_api import booking, operator, start_payment  # noqa: F401
+# starting a payment as the payments tests do (`booking` is in tests/e2e/conftest.py)
+from tests.e2e.test_payments_api import start_payment
 
 MAX_EXAMPLES = 30   # per operation: the whole run stays near a minute on this machine
 

@@ -6,23 +6,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.amqp import rpc_client
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
-@pytest.fixture
-def hall(operator):
-    return operator.booking.create_hall({
-        "name": f"E2E hall {uuid.uuid4()}", "capacity": 8, "buffer_minutes": 15,
-        "description": "for tests",
-        "tariff": {"hourly_price": 240000, "rules": [
-            {"weekdays": [5, 6], "start": "09:00", "end": "22:00", "hourly_price": 360000}]}})
-
 
 def next_weekday(weekday, weeks_ahead=2):
     day = date.today() + timedelta(weeks=weeks_ahead)
@@ -154,3 +137,44 @@ def test_fifty_simultaneous_overlapping_requests_give_exactly_one_booking(api, h
             "AND b.status IN ('pending_payment', 'confirmed')"), {"h": hall["id"]}).scalar()
     engine.dispose()
     assert overlapping == 0
+
+
+def test_a_booking_retried_with_its_idempotency_key_answers_the_first_with_its_token(api,
+                                                                                   hall):
+    key = {"Idempotency-Key": f"book-{uuid.uuid4()}"}
+    request = body(hall, "10:00", "12:00", day=MONDAY + timedelta(days=2))
+    first = api.post("/api/bookings", json=request, headers=key)
+    again = api.post("/api/bookings", json=request, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    token = again.json()["access_token"]
+    assert api.get(f"/api/bookings/{first.json()['id']}", token=token).status_code == 200
+
+    other = api.post("/api/bookings", headers=key,
+                     json=body(hall, "14:00", "16:00", day=MONDAY + timedelta(days=2)))
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+
+
+def test_twenty_simultaneous_requests_for_a_run_out_holds_slot_give_one_booking(api, hall,
+                                                                                databases):
+    day = MONDAY + timedelta(days=3)
+    old = api.post("/api/bookings", json=body(hall, "10:00", "12:00", day=day)).json()
+    engine = create_engine(databases["booking"])
+    with engine.begin() as conn:  # its time runs out (the timer has not seen it yet)
+        conn.execute(text("UPDATE bookings SET hold_expires_at = now() - interval '1 second' "
+                          "WHERE id = :id"), {"id": old["id"]})
+    free = api.get("/api/bookings/availability", params={
+        "hall_id": hall["id"], "start_date": str(day), "end_date": str(day)}).json()
+    assert f"{day}T10:00:00+03:00" in {s["start"] for s in free["days"][0]["slots"]}
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(lambda i: api.post("/api/bookings", json=body(
+            hall, "10:00", "12:00", day=day)).status_code, range(20)))
+
+    assert sorted(codes) == [201] + [409] * 19
+    with engine.connect() as conn:
+        expired = conn.execute(text(
+            "SELECT count(*) FROM outbox WHERE type = 'booking.expired' "
+            "AND envelope->'payload'->>'booking_id' = :id"), {"id": old["id"]}).scalar()
+    engine.dispose()
+    assert expired == 1

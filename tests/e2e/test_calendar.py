@@ -4,7 +4,7 @@ import uuid
 import icalendar
 
 from contracts.ical import CalendarSettings, calendar_link
-from tests.e2e.test_booking_api import MONDAY, body, hall, operator  # noqa: F401 -- fixtures
+from tests.e2e.test_booking_api import MONDAY, body
 
 
 def only_event(answer):

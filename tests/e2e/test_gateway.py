@@ -116,8 +116,21 @@ def test_a_service_that_does_not_answer_gives_503_within_the_timeout(lonely_gate
     answer = requests.get(lonely_gateway + "/api/halls", timeout=10)
     elapsed = time.monotonic() - started
     assert answer.status_code == 503 and answer.json()["error"] == "service_unavailable"
-    assert answer.json()["details"] == {"service": "booking"}
+    assert answer.json()["details"] == {"service": "booking", "retry_safe": True}
+    assert int(answer.headers["Retry-After"]) > 0
     assert 0.9 <= elapsed < 3, elapsed
+
+
+@pytest.mark.parametrize("key, safe", [("booking-7d1c", True), (None, False)])
+def test_a_create_that_meets_a_silent_service_says_whether_a_retry_is_safe(lonely_gateway,
+                                                                          key, safe):
+    answer = requests.post(lonely_gateway + "/api/bookings", timeout=10, json={
+        "hall_id": 1, "start": "2030-01-07T10:00", "end": "2030-01-07T12:00",
+        "customer": {"name": "Ann", "phone": "+7 903 111-22-33"}},
+        headers={"Idempotency-Key": key} if key else {})
+    assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+    assert answer.json()["details"]["retry_safe"] is safe
+    assert ("same Idempotency-Key" in answer.json()["message"]) is safe
 
 
 def test_a_service_that_is_not_running_gives_503_at_once(lonely_gateway):
@@ -126,7 +139,8 @@ def test_a_service_that_is_not_running_gives_503_at_once(lonely_gateway):
                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     elapsed = time.monotonic() - started
     # no payments queue at all in this vhost: the broker says so, no need to wait
-    assert answer.status_code == 503 and answer.json()["details"] == {"service": "payments"}
+    assert answer.status_code == 503
+    assert answer.json()["details"] == {"service": "payments", "retry_safe": True}
     assert elapsed < 0.9, elapsed
 
 

@@ -4,31 +4,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.amqp import rpc_client, wait_until
-from tests.integration.integration_flow import (book, book_many, hour_slots, make_hall,
-                                                release_holds)
+from tests.amqp import wait_until
+from tests.integration.integration_flow import book, book_many, hour_slots, make_hall
 
 ITEM_FIELDS = {"event_id", "type", "source", "occurred_at", "booking_id", "payment_id",
                "payload", "status"}
 
 
 @pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
-@pytest.fixture(scope="module")
 def hall(operator):
     return make_hall(operator)
-
-
-@pytest.fixture(scope="module")
-def holds(operator):
-    """Bookings left unpaid by a test, released when the module is done."""
-    booking_ids = []
-    yield booking_ids
-    release_holds(operator, booking_ids)
 
 
 def logged(api, **params):

@@ -5,17 +5,14 @@ import json
 import re
 import uuid
 
-import pytest
 from marshmallow import ValidationError
 
 from contracts import asyncapi
 from contracts.events import EventEnvelopeSchema
 from contracts.events_catalog import BY_TYPE, CATALOG
 from services.integration.service import IntegrationService
-from tests.amqp import EventWatcher, rpc_client, wait_until
-from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots,
-                                                make_hall, payments_http_api_exists)
-
+from tests.amqp import EventWatcher, wait_until
+from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots, make_hall)
 
 
 def test_the_asyncapi_document_names_every_event_with_its_exchange():
@@ -108,12 +105,6 @@ def contract_problems(message, document):
     return problems
 
 
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
 def test_real_messages_of_a_booking_life_keep_the_published_contract(api, operator, config):
     watchers = {source: EventWatcher(config["AMQP_URI"], f"{source}.events")
                 for source in ("booking", "payments", "notifications")}
@@ -122,11 +113,8 @@ def test_real_messages_of_a_booking_life_keep_the_published_contract(api, operat
         slots = hour_slots(3, weeks_ahead=10)
         paid, at_desk, dropped = (book(api, hall, *slot, n=n) for n, slot in enumerate(slots))
         expected = {"booking.created", "booking.confirmed", "booking.cancelled"}
-        if payments_http_api_exists(api):
-            MockProviderPayer(api).start(paid, kind="prepayment")
-            expected |= {"payment.succeeded", "payment.refunded"}
-        else:
-            api.post(f"/api/bookings/{paid['id']}/confirm", admin=True, json={})
+        MockProviderPayer(api).start(paid, kind="prepayment")
+        expected |= {"payment.succeeded", "payment.refunded"}
         assert api.post(f"/api/bookings/{at_desk['id']}/confirm", admin=True,
                         json={"amount": 1000}).status_code == 200
         assert api.post(f"/api/bookings/{at_desk['id']}/confirm", admin=True,

@@ -9,9 +9,7 @@ import pytest
 
 from contracts.booking import BookingEventPayloadSchema
 from contracts.events import EventEnvelopeSchema
-from tests.amqp import rpc_client
-from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots,
-                                                make_hall, payments_http_api_exists)
+from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots, make_hall)
 
 
 class OutsideConsumer:
@@ -46,12 +44,6 @@ class OutsideConsumer:
             pass
 
 
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
 @pytest.fixture
 def crm(system, config):
     consumer = OutsideConsumer(config["AMQP_URI"], "booking.events", "booking.confirmed")
@@ -83,8 +75,6 @@ def test_an_outside_queue_gets_the_confirmation_of_a_desk_payment(api, operator,
 
 
 def test_an_outside_queue_gets_the_confirmation_of_a_mock_provider_payment(api, operator, crm):
-    if not payments_http_api_exists(api):
-        pytest.skip("the payments HTTP API (/api/payments) is not in the OpenAPI document yet")
     booking = book(api, make_hall(operator), *next(hour_slots(1, weeks_ahead=9)))
     payment = MockProviderPayer(api).start(booking, kind="prepayment")
     message = crm.first(lambda m: m["payload"]["booking_id"] == booking["id"], seconds=30)

@@ -8,16 +8,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from contracts.events import make_envelope
-from tests.amqp import publish_envelope, rpc_client, wait_until
+from tests.amqp import publish_envelope, wait_until
 
 DAY = date.today() + timedelta(weeks=3)
 DAY += timedelta(days=(2 - DAY.weekday()) % 7)      # a Wednesday three weeks ahead
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 @pytest.fixture(scope="module")

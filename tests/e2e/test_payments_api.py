@@ -2,21 +2,14 @@
 mock checkout page, its signed webhook, idempotency, refunds, and what a forger gets."""
 import time
 import uuid
-from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from services.payments.providers.mock import DECLINED_CARD, PAYING_CARD, build_notification, sign
-from tests.amqp import EventWatcher, rpc_client, wait_until
+from tests.amqp import EventWatcher, wait_until
 
 RETURN_URL = "http://127.0.0.1:8000/booking/thanks"
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +29,6 @@ def watcher(system, config):
 @pytest.fixture
 def secret(config):
     return config["PAYMENTS"]["providers"]["mock"]["webhook_secret"]
-
-
-@pytest.fixture
-def booking(api, operator):
-    """A fresh booking (its own hall, so tests never compete for a slot) with its token."""
-    hall = operator.booking.create_hall({
-        "name": f"Payments hall {uuid.uuid4()}", "capacity": 4, "buffer_minutes": 0,
-        "tariff": {"hourly_price": 240000, "rules": []}})
-    day = date.today() + timedelta(days=14)
-    created = api.post("/api/bookings", json={
-        "hall_id": hall["id"], "start": f"{day}T10:00", "end": f"{day}T12:00",
-        "customer": {"name": "Анна", "phone": "+7 903 111-22-33"}})
-    assert created.status_code == 201, created.text
-    return created.json()
 
 
 def pay_request(api, booking, kind="prepayment", gateway="yookassa", headers=None, **extra):

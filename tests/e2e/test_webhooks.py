@@ -7,7 +7,6 @@ import pytest
 
 from tests.amqp import wait_until
 from tests.e2e.test_booking_api import body
-from tests.e2e.test_booking_api import hall, operator  # noqa: F401 -- fixtures
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 

@@ -3,8 +3,8 @@ refund_booking like the real one (idempotent by request_id) and can be told to f
 import time
 import uuid
 
-from services.common.rpc import Pingable, rpc
 from contracts.errors.payments import PaymentProviderFailed
+from services.common.rpc import Pingable, rpc
 
 # One process, one state: what the tests ask about.
 CALLS = []

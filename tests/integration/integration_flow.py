@@ -1,5 +1,5 @@
 """Driving bookings through the running system for the integration service's tests: halls,
-bookings over HTTP, payments (through the mock provider when payments has its HTTP API), the
+bookings over HTTP, payments (through the mock provider's checkout, as a customer pays), the
 integration log, and RabbitMQ's view of the queues."""
 import json
 import subprocess
@@ -11,7 +11,6 @@ import pika
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from contracts.events import make_envelope
 from tests.amqp import wait_until
 
 PAYING_CARD = "4242424242424242"
@@ -66,11 +65,6 @@ def release_holds(rpc, booking_ids):
 
 # --- paying ------------------------------------------------------------------------------------
 
-def payments_http_api_exists(api):
-    spec = api.get("/api/openapi.json").json()
-    return "/api/payments" in spec.get("paths", {})
-
-
 class MockProviderPayer:
     """Pays the way a customer does: POST /api/payments, then the mock checkout page; the
     mock provider's signed webhook does the rest."""
@@ -96,38 +90,6 @@ class MockProviderPayer:
     def start(self, booking, kind="prepayment", card=PAYING_CARD):
         """Returns the payment (id, amount) once the card was submitted."""
         return self.pay(self.create(booking, kind), card)
-
-
-class EventPayer:
-    """Stands in for the payments service where it cannot be used: publishes the
-    payment.succeeded envelope that payments' outbox relay would publish."""
-
-    name = "payment.succeeded published by the test"
-
-    def __init__(self, amqp_uri):
-        self.amqp_uri = amqp_uri
-
-    def create(self, booking, kind="prepayment"):
-        amount = booking["prepayment_amount"] if kind == "prepayment" else booking["price_total"]
-        envelope = payment_envelope(booking, amount, kind)
-        return {"id": envelope["payload"]["payment_id"], "amount": amount,
-                "envelope": envelope}
-
-    def pay(self, payment, card=PAYING_CARD):
-        publish(self.amqp_uri, [payment["envelope"]])
-        return payment
-
-    def start(self, booking, kind="prepayment", card=PAYING_CARD):
-        return self.pay(self.create(booking, kind), card)
-
-
-def payment_envelope(booking, amount, kind="prepayment", payment_id=None,
-                     event_type="payment.succeeded"):
-    status = {"payment.succeeded": "succeeded", "payment.failed": "failed"}[event_type]
-    return make_envelope("payments", event_type, {
-        "payment_id": payment_id or str(uuid.uuid4()), "booking_id": booking["id"],
-        "kind": kind, "amount": amount, "currency": booking["currency"], "gateway": "mock",
-        "status": status, "refunded_amount": 0})
 
 
 def publish(amqp_uri, envelopes, attempts=60):
@@ -204,7 +166,7 @@ def wait_for_quiet_queues(vhost, prefix="evt-", seconds=30):
         except subprocess.SubprocessError:    # rabbitmqctl could not ask: not known quiet
             return False
         return not any(n for q, n in depths.items() if q.startswith(prefix))
-    return wait_until(quiet, seconds, 0.5)
+    return wait_until(quiet, seconds, 0.5)  # TimeoutError while anything is still queued
 
 
 # --- what the databases say (read only) --------------------------------------------------------

@@ -3,37 +3,8 @@ payments paid the way a customer pays (the mock provider's checkout and signed w
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.amqp import rpc_client, wait_until
-from tests.integration.integration_flow import (DECLINED_CARD, EventPayer, MockProviderPayer,
-                                                book, hour_slots, make_hall,
-                                                payments_http_api_exists, release_holds)
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
-@pytest.fixture(scope="module")
-def holds(operator):
-    """Bookings left unpaid by a test, released when the module is done."""
-    booking_ids = []
-    yield booking_ids
-    release_holds(operator, booking_ids)
-
-
-@pytest.fixture(scope="module")
-def payer(api, config):
-    return MockProviderPayer(api) if payments_http_api_exists(api) else EventPayer(
-        config["AMQP_URI"])
-
-
-@pytest.fixture(scope="module")
-def mock_provider(payer):
-    if not isinstance(payer, MockProviderPayer):
-        pytest.skip("the payments HTTP API (/api/payments) is not there yet")
-    return payer
+from tests.amqp import wait_until
+from tests.integration.integration_flow import (DECLINED_CARD, book, hour_slots, make_hall)
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +52,11 @@ def test_a_paid_booking_is_confirmed_and_the_log_says_what_the_payment_drove(
     assert [i["event_id"] for i in by_payment] == [succeeded["event_id"]]
 
 
-def test_a_declined_payment_is_only_logged_and_the_hold_stays(api, operator, mock_provider,
+def test_a_declined_payment_is_only_logged_and_the_hold_stays(api, operator, payer,
                                                               holds):
     booking = book(api, make_hall(operator), *next(hour_slots(1, weeks_ahead=12)))
     holds.append(booking["id"])
-    mock_provider.start(booking, kind="prepayment", card=DECLINED_CARD)
+    payer.start(booking, kind="prepayment", card=DECLINED_CARD)
     failed = logged_event(operator, booking["id"], "payment.failed")
     assert failed and failed["status"] == "logged" and failed["reaction"] is None
     assert "hold stays" in failed["outcome"]
@@ -93,15 +64,15 @@ def test_a_declined_payment_is_only_logged_and_the_hold_stays(api, operator, moc
 
 
 def test_a_payment_for_an_expired_hold_whose_slot_was_taken_is_refunded_in_full(
-        api, operator, mock_provider, booking_db, holds):
+        api, operator, payer, booking_db, holds):
     hall = make_hall(operator)
     slot = next(hour_slots(1, weeks_ahead=13))
     late = book(api, hall, *slot)
-    payment = mock_provider.create(late, kind="full")
+    payment = payer.create(late, kind="full")
     expire_hold(operator, booking_db, late)
     assert wait_until(lambda: status_of(operator, late["id"]) == "expired", 15)
     holds.append(book(api, hall, *slot, n=1)["id"])   # someone else takes the slot
-    mock_provider.pay(payment)
+    payer.pay(payment)
     succeeded = logged_event(operator, late["id"], "payment.succeeded", "done")
     assert succeeded, operator.integration.booking_chain(late["id"])
     assert succeeded["reaction"] == "refund_slot_taken"
@@ -127,12 +98,12 @@ def test_a_payment_for_an_expired_hold_whose_slot_is_still_free_confirms_it(
 
 
 def test_a_payment_that_arrives_after_the_booking_was_cancelled_is_refunded_in_full(
-        api, operator, mock_provider):
+        api, operator, payer):
     booking = book(api, make_hall(operator), *next(hour_slots(1, weeks_ahead=15)))
-    payment = mock_provider.create(booking, kind="prepayment")
+    payment = payer.create(booking, kind="prepayment")
     assert api.delete(f"/api/bookings/{booking['id']}",
                       token=booking["access_token"]).status_code == 200
-    mock_provider.pay(payment)
+    payer.pay(payment)
     succeeded = logged_event(operator, booking["id"], "payment.succeeded", "done")
     assert succeeded, operator.integration.booking_chain(booking["id"])
     assert succeeded["reaction"] == "refund_booking_cancelled"
@@ -141,9 +112,9 @@ def test_a_payment_that_arrives_after_the_booking_was_cancelled_is_refunded_in_f
 
 
 def test_a_cancellation_with_a_refund_due_refunds_it_through_payments(
-        api, operator, mock_provider):
+        api, operator, payer):
     booking = book(api, make_hall(operator), *next(hour_slots(1, weeks_ahead=16)))
-    payment = mock_provider.start(booking, kind="prepayment")
+    payment = payer.start(booking, kind="prepayment")
     assert logged_event(operator, booking["id"], "booking.confirmed")
     cancelled = api.delete(f"/api/bookings/{booking['id']}", admin=True).json()
     assert cancelled["refund_due"] == payment["amount"]

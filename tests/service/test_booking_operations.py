@@ -6,15 +6,17 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
+from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
 from services.booking import operations
 from services.booking.domain import Rules
-from contracts.errors.booking import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                      SlotTaken)
-from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
 
 MSK = timezone(timedelta(hours=3))
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=MSK)          # a Tuesday morning
-DAY = date(2026, 12, 10)                                  # a Thursday
+# A Tuesday morning a week or two ahead of the real clock: the running system's timers (the
+# `system` fixture shares this database) must not expire this test's holds under its feet.
+_TUESDAY = date.today() + timedelta(days=7 + (1 - date.today().weekday()) % 7)
+NOW = datetime(_TUESDAY.year, _TUESDAY.month, _TUESDAY.day, 9, 0, tzinfo=MSK)
+DAY = _TUESDAY + timedelta(days=9)                        # a Thursday
 
 
 @pytest.fixture(scope="module")

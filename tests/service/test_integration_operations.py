@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from contracts.events import make_envelope
-from contracts.errors.booking import BookingCancelled, SlotTaken
 from contracts.errors.base import InvalidRequest, InvalidTransition, ServiceUnavailable
-from services.integration import operations
+from contracts.errors.booking import BookingCancelled, SlotTaken
 from contracts.errors.integration import EventNotFound, EventNotRetryable
+from contracts.events import make_envelope
+from services.integration import operations
 from services.integration.service import IntegrationService, _LoggingInboxRunner
 
 SETTINGS = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 0.01,

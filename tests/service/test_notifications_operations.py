@@ -9,17 +9,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.databases import own_database
-
+from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
 from contracts.events import make_envelope
 from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
-from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.inbox import process_event
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
-from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
 from services.notifications.operations import Claim, Outcome, Settings
+from tests.databases import own_database
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 BOT_TOKEN = "7654321:AAH-secret-bot-token_xyz"

@@ -1,7 +1,6 @@
 """Fiscal receipts (54-ФЗ): every payment and refund sent to YooKassa, T-Bank and Sber carries
 its receipt when the studio turns receipts on; the fake providers check the fields and that
 the items add up, as the real cash registers do."""
-import json
 from dataclasses import replace
 
 import pytest
@@ -12,9 +11,9 @@ from services.payments import creating, refunds, views
 from services.payments.providers import ProviderError
 from services.payments.receipts import (ReceiptSettings, payment_receipt, receipt_phone,
                                         refund_receipt)
-from tests.service.test_payments_providers import (PREPAYMENT, RETURN_URL, Bookings, SETTINGS,
-                                                   adapters, endpoint, fakes, gateways, now,
-                                                   payment, sessions)  # noqa: F401
+from tests.service.conftest import adapters
+from tests.service.test_payments_use_cases import (PREPAYMENT, RETURN_URL, SETTINGS, Bookings,
+                                                   now, payment)
 
 ON = ReceiptSettings(enabled=True, tax_system_code=2, vat_code=1)
 WITH_RECEIPTS = replace(SETTINGS, receipts=ON)

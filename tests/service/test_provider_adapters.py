@@ -5,7 +5,8 @@ import socket
 import uuid
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from yookassa.domain.common import SecurityHelper
 from yookassa.domain.request import PaymentRequest
 
@@ -180,7 +181,8 @@ def test_yookassa_notification_from_a_published_network_is_believed(fake_yookass
 
 def test_yookassa_forwarded_for_is_read_only_when_trusted_and_only_its_last_hop(fake_yookassa):
     body = json.dumps({"type": "notification", "event": "payment.canceled",
-                       "object": {"id": "p1", "status": "canceled", "amount": {"value": "10.00", "currency": "RUB"}}}).encode()
+                       "object": {"id": "p1", "status": "canceled",
+                                  "amount": {"value": "10.00", "currency": "RUB"}}}).encode()
     behind_proxy = build_provider("yookassa", yookassa_settings(
         fake_yookassa, allowed_networks=None, trust_forwarded_for="true"))
     # Our proxy appended the real sender last.
@@ -200,23 +202,6 @@ def test_yookassa_notification_that_is_not_its_json_is_refused(fake_yookassa):
     for body in (b"not json", b"[]", b'{"type": "notification"}', b'{"event": "payment.succeeded", "object": {}}'):
         with pytest.raises(NotificationForged):
             provider.verify_notification({}, body, {}, "127.0.0.1")
-
-
-def test_yookassa_wrong_credentials_are_a_provider_error(fake_yookassa):
-    provider = build_provider("yookassa", yookassa_settings(fake_yookassa, secret_key="s3cr3t-not-this-one"))
-    with pytest.raises(ProviderError, match="invalid_credentials") as refused:
-        provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
-    assert "s3cr3t" not in str(refused.value)
-
-
-def test_yookassa_unreachable_or_silent_is_a_provider_error(closed_url, stalled_url):
-    unreachable = build_provider("yookassa", {"api_url": closed_url + "/v3", "shop_id": "1", "secret_key": "s"})
-    with pytest.raises(ProviderError, match="unreachable"):
-        unreachable.fetch("p1")
-    silent = build_provider("yookassa", {"api_url": stalled_url + "/v3", "shop_id": "1", "secret_key": "s",
-                                         "timeout": 0.3})
-    with pytest.raises(ProviderError, match="did not answer"):
-        silent.fetch("p1")
 
 
 def test_yookassa_amounts_convert_exactly():
@@ -249,11 +234,14 @@ def fake_tinkoff():
         yield fake
 
 
+def tinkoff_settings(fake, **overrides):
+    return {"api_url": fake.api_url, "terminal_key": "StudioTerminalDEMO",
+            "password": "tbank_password", "timeout": 5, **overrides}
+
+
 @pytest.fixture
 def tinkoff(fake_tinkoff):
-    settings = {"api_url": fake_tinkoff.api_url, "terminal_key": "StudioTerminalDEMO",
-                "password": "tbank_password", "timeout": 5}
-    provider = build_provider("tinkoff", settings)
+    provider = build_provider("tinkoff", tinkoff_settings(fake_tinkoff))
     with WebhookEndpoint(provider) as endpoint:
         provider.notification_url = endpoint.url + "/api/payments/webhook/tinkoff"
         yield provider, endpoint
@@ -282,23 +270,6 @@ def test_tinkoff_payment_is_created_paid_notified_and_fetched_as_succeeded(fake_
     assert provider.notification_reply() == (200, "text/plain", "OK")
 
     assert provider.fetch(created.provider_payment_id).status == "succeeded"
-
-
-def test_tinkoff_repeated_order_id_is_refused_so_nothing_is_charged_twice(fake_tinkoff, tinkoff):
-    provider, _ = tinkoff
-    payment_id = new_payment_id()
-    provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
-    with pytest.raises(ProviderError, match="error 8"):
-        provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
-    assert len(fake_tinkoff.payments) == 1
-
-
-def test_tinkoff_declined_payment_is_failed(fake_tinkoff, tinkoff):
-    provider, endpoint = tinkoff
-    created = provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
-    fake_tinkoff.decline(created.provider_payment_id)
-    assert endpoint.accepted[-1].status == "failed"
-    assert provider.fetch(created.provider_payment_id).status == "failed"
 
 
 def test_tinkoff_refund_partial_then_full(fake_tinkoff, tinkoff):
@@ -342,22 +313,6 @@ def test_tinkoff_forged_notifications_are_refused(fake_tinkoff, tinkoff):
     for body in (b"not json", b"[1]"):
         with pytest.raises(NotificationForged):
             provider.verify_notification({}, body, {}, "127.0.0.1")
-
-
-def test_tinkoff_wrong_password_is_refused_by_tbank(fake_tinkoff):
-    provider = build_provider("tinkoff", {"api_url": fake_tinkoff.api_url, "terminal_key": "StudioTerminalDEMO",
-                                          "password": "s3cr3t-not-this-one"})
-    with pytest.raises(ProviderError, match="error 204") as refused:
-        provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
-    assert "s3cr3t" not in str(refused.value)
-
-
-def test_tinkoff_unreachable_or_silent_is_a_provider_error(closed_url, stalled_url):
-    with pytest.raises(ProviderError, match="unreachable"):
-        build_provider("tinkoff", {"api_url": closed_url, "terminal_key": "T", "password": "p"}).fetch("1")
-    silent = build_provider("tinkoff", {"api_url": stalled_url, "terminal_key": "T", "password": "p", "timeout": 0.3})
-    with pytest.raises(ProviderError, match="did not answer"):
-        silent.fetch("1")
 
 
 # --- Sber acquiring ---------------------------------------------------------------------------
@@ -432,14 +387,6 @@ def test_sber_forged_callbacks_are_refused(fake_sber, sberpay):
     assert provider.verify_notification({}, b"", {k: [v] for k, v in genuine.items()}, "").status == "succeeded"
 
 
-def test_sber_declined_order_is_failed(fake_sber, sberpay):
-    provider, endpoint = sberpay
-    created = provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
-    fake_sber.decline(created.provider_payment_id)
-    assert endpoint.accepted[-1].status == "failed"
-    assert provider.fetch(created.provider_payment_id).status == "failed"
-
-
 def test_sber_refund_partial_then_full(fake_sber, sberpay):
     provider, _ = sberpay
     created = provider.create_payment(new_payment_id(), 150050, "RUB", "d", RETURN_URL, {})
@@ -457,31 +404,63 @@ def test_sber_refund_partial_then_full(fake_sber, sberpay):
         provider.refund(new_payment_id(), created.provider_payment_id, 1, "RUB")
 
 
-def test_sber_repeated_order_number_is_refused_so_nothing_is_charged_twice(fake_sber, sberpay):
-    provider, _ = sberpay
-    payment_id = new_payment_id()
-    provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
-    with pytest.raises(ProviderError, match="error 1"):
-        provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
-    assert len(fake_sber.orders) == 1
+# --- All of them ------------------------------------------------------------------------------
+
+# provider name -> (its fake's fixture, settings for that fake, where its orders are kept)
+PROVIDERS = {
+    "yookassa": ("fake_yookassa", yookassa_settings, "payments"),
+    "tinkoff": ("fake_tinkoff", tinkoff_settings, "payments"),
+    "sberpay": ("fake_sber", sber_settings, "orders"),
+}
 
 
-def test_sber_wrong_credentials_are_a_provider_error(fake_sber):
-    provider = build_provider("sberpay", sber_settings(fake_sber, password="s3cr3t-not-this-one"))
-    with pytest.raises(ProviderError, match="error 5") as refused:
+@pytest.mark.parametrize("name, secret, refusal", [
+    ("yookassa", "secret_key", "invalid_credentials"),
+    ("tinkoff", "password", "error 204"),
+    ("sberpay", "password", "error 5"),
+])
+def test_wrong_credentials_are_a_provider_error_that_shows_no_secret(request, name, secret,
+                                                                     refusal):
+    fake_fixture, settings, _ = PROVIDERS[name]
+    fake = request.getfixturevalue(fake_fixture)
+    provider = build_provider(name, settings(fake, **{secret: "s3cr3t-not-this-one"}))
+    with pytest.raises(ProviderError, match=refusal) as refused:
         provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
     assert "s3cr3t" not in str(refused.value)
 
 
-def test_sber_unreachable_or_silent_is_a_provider_error(closed_url, stalled_url):
+@pytest.mark.parametrize("name, path, credentials", [
+    ("yookassa", "/v3", {"shop_id": "1", "secret_key": "s"}),
+    ("tinkoff", "", {"terminal_key": "T", "password": "p"}),
+    ("sberpay", "/payment/rest/", {}),
+])
+def test_an_unreachable_or_silent_provider_is_a_provider_error(closed_url, stalled_url, name,
+                                                               path, credentials):
     with pytest.raises(ProviderError, match="unreachable"):
-        build_provider("sberpay", {"api_url": closed_url + "/payment/rest/"}).fetch("o1")
-    silent = build_provider("sberpay", {"api_url": stalled_url + "/payment/rest/", "timeout": 0.3})
+        build_provider(name, {"api_url": closed_url + path, **credentials}).fetch("p1")
+    silent = build_provider(name, {"api_url": stalled_url + path, **credentials, "timeout": 0.3})
     with pytest.raises(ProviderError, match="did not answer"):
-        silent.fetch("o1")
+        silent.fetch("p1")
 
 
-# --- All of them ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, refusal", [("tinkoff", "error 8"), ("sberpay", "error 1")])
+def test_a_repeated_order_id_is_refused_so_nothing_is_charged_twice(request, name, refusal):
+    fake_fixture, _, orders = PROVIDERS[name]
+    provider, _ = request.getfixturevalue(name)
+    payment_id = new_payment_id()
+    provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
+    with pytest.raises(ProviderError, match=refusal):
+        provider.create_payment(payment_id, 10000, "RUB", "d", RETURN_URL, {})
+    assert len(getattr(request.getfixturevalue(fake_fixture), orders)) == 1
+
+
+@pytest.mark.parametrize("name", ["tinkoff", "sberpay"])
+def test_a_declined_payment_is_failed_as_notified_and_as_fetched(request, name):
+    provider, endpoint = request.getfixturevalue(name)
+    created = provider.create_payment(new_payment_id(), 10000, "RUB", "d", RETURN_URL, {})
+    request.getfixturevalue(PROVIDERS[name][0]).decline(created.provider_payment_id)
+    assert endpoint.accepted[-1].status == "failed"
+    assert provider.fetch(created.provider_payment_id).status == "failed"
 
 
 def test_unknown_provider_name_is_refused():

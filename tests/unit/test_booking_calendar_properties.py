@@ -9,7 +9,8 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.booking.domain import (
     Hall,
@@ -243,7 +244,10 @@ def test_a_booking_of_consecutive_free_slots_passes_the_rules_and_the_exclusion_
 
     price = quote(hall, rules, start, end)
     assert price.price_total == sum(slot.price for slot in chosen)
-    instants = lambda slots: [(utc(slot.start), utc(slot.end), slot.price) for slot in slots]
+
+    def instants(slots):
+        return [(utc(slot.start), utc(slot.end), slot.price) for slot in slots]
+
     assert instants(price_slots(hall, rules, start, end)) == instants(chosen)
 
 

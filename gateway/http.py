@@ -158,7 +158,8 @@ def _with_retry_advice(exc, request):
               "Retrying is safe." if safe else
               "It may have been done: look before you retry, and send an Idempotency-Key "
               "next time.")
-    return ServiceUnavailable(f"{exc.message}. {advice}", {**exc.details, "retry_safe": safe})
+    # its own type (e.g. live_streams_full), so its code still says what it was
+    return type(exc)(f"{exc.message}. {advice}", {**exc.details, "retry_safe": safe})
 
 
 def _validated(schema_cls, data):

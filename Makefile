@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench shell migrate demo infra deps up down clean
+.PHONY: run test bench shell operator migrate demo infra deps up down clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: deps infra
 ## nameko shell for operators: n.rpc.booking.list_bookings(...)
 shell: deps
 	$(VENV)/bin/nameko shell --config config.yaml
+
+## A dashboard operator: make operator NAME=anna ROLE=manager (asks for the password)
+operator: deps
+	$(PY) -m scripts.operator "$(NAME)" "$(ROLE)"
 
 up:
 	docker compose up -d --build

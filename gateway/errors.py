@@ -12,6 +12,8 @@ import services.payments.exceptions  # noqa: F401
 import services.notifications.exceptions  # noqa: F401
 from services.common.errors import (AccessDenied, Conflict, InvalidRequest, NotFound,
                                     ServiceUnavailable, StudioError)
+from services.integration.exceptions import (SessionEnded, SignInRefused,
+                                             TooManySignInAttempts)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ class Unauthorized(StudioError):
     code = "unauthorized"
 
 
+class CsrfRefused(AccessDenied):
+    """A state-changing request with the session cookie but without its CSRF token."""
+
+    code = "csrf_refused"
+
+
 class RouteNotFound(NotFound):
     code = "route_not_found"
 
@@ -36,11 +44,14 @@ class RouteNotFound(NotFound):
 STATUS_BY_ERROR = (
     (MalformedBody, 400),
     (Unauthorized, 401),
+    (SignInRefused, 401),
+    (SessionEnded, 401),
     (AccessDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
+    (TooManySignInAttempts, 429),
     (ServiceUnavailable, 503),
 )
 

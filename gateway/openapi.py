@@ -15,6 +15,7 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
+    429: "Too many failed tries: `details.retry_after` says in how many seconds to try again",
     503: "A service behind the gateway did not answer in time",
 }
 
@@ -41,6 +42,10 @@ def build_spec(title="Studio booking API", version="1.0.0"):
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer",
                                               "description": "the operator's ADMIN_TOKEN"})
+    spec.components.security_scheme("session", {
+        "type": "apiKey", "in": "cookie", "name": "studio_session",
+        "description": "an operator's dashboard session (POST /api/admin/session); changes "
+                       "also need its csrf_token in the X-CSRF-Token header"})
     spec.components.security_scheme("booking", {"type": "http", "scheme": "bearer",
                                                 "description": "a booking's access token"})
     operations = {}
@@ -77,8 +82,10 @@ def _operation(route, path):
         codes.add(422)
     if route.auth:
         codes |= {401, 403}
-        op["security"] = [{"admin": []}] if route.auth == "admin" else [{"booking": []},
-                                                                         {"admin": []}]
+        op["security"] = ([{"admin": []}, {"session": []}] if route.auth == "admin"
+                          else [{"booking": []}, {"admin": []}, {"session": []}])
+        if route.role:
+            op["description"] = f"Needs an operator with the {route.role} role or above."
     codes.add(503)
     for code in sorted(codes):
         op["responses"][str(code)] = {

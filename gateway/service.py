@@ -4,6 +4,7 @@ import os
 import eventlet
 from nameko.extensions import DependencyProvider
 
+from gateway.admin_api import AdminApi
 from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
@@ -12,6 +13,7 @@ from gateway.integration_api import IntegrationApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.payments_api import PaymentsApi
+from services.common.config import Config
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
@@ -30,10 +32,22 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi):
+class PublicUrl(Config):
+    def build(self, config):
+        return str(config.get("PUBLIC_URL") or "")
+
+
+class OperatorRules(Config):
+    def build(self, config):
+        return {key: int(value) for key, value in config["OPERATORS"].items()}
+
+
+class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, AdminApi):
     name = "gateway"
 
     admin_token = AdminToken()
+    public_url = PublicUrl()
+    operator_rules = OperatorRules()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

@@ -36,6 +36,13 @@ class HallSchema(Schema):
     description = fields.String()
     capacity = fields.Integer()
     hourly_price = fields.Integer(metadata={"description": "base price per hour, kopecks"})
+    currency = fields.String()
+    buffer_minutes = fields.Integer(metadata={"description": "cleaning time kept after a booking"})
+    tariff_rules = fields.List(fields.Dict(), metadata={
+        "description": "[{weekdays: [0..6, Monday = 0], start, end, hourly_price}]; the last "
+                       "matching rule wins over hourly_price"})
+    opening_hours = fields.Dict(metadata={
+        "description": "{mon..sun: [open, close] local time, or null when closed}"})
 
 
 class AvailabilityQuerySchema(Schema):

@@ -40,6 +40,18 @@ class RouteNotFound(NotFound):
     code = "route_not_found"
 
 
+class TooManyStreams(StudioError):
+    """This booking has as many live streams open as one booking may."""
+
+    code = "too_many_streams"
+
+
+class LiveStreamsFull(ServiceUnavailable):
+    """This gateway process holds as many live streams as it may."""
+
+    code = "live_streams_full"
+
+
 # Most specific first: the first matching class decides.
 STATUS_BY_ERROR = (
     (MalformedBody, 400),
@@ -52,6 +64,7 @@ STATUS_BY_ERROR = (
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
     (TooManySignInAttempts, 429),
+    (TooManyStreams, 429),
     (ServiceUnavailable, 503),
 )
 

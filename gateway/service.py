@@ -10,8 +10,10 @@ from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
 from gateway.integration_api import IntegrationApi
+from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
+from gateway.pages import BookingPages
 from gateway.payments_api import PaymentsApi
 from services.common.config import Config
 from services.common.rpc import TimedRpcProxy
@@ -42,7 +44,8 @@ class OperatorRules(Config):
         return {key: int(value) for key, value in config["OPERATORS"].items()}
 
 
-class GatewayService(BookingApi, NotificationsApi, PaymentsApi, IntegrationApi, AdminApi):
+class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
+                     BookingPages, AdminApi):
     name = "gateway"
 
     admin_token = AdminToken()

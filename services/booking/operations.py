@@ -11,10 +11,11 @@ from marshmallow import ValidationError
 from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
                                CreateBookingSchema)
 from services.booking import store
-from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff, free_slots,
-                                     quote)
+from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff,
+                                     check_booking_request, free_slots, quote)
 from services.booking.exceptions import BookingRuleViolation
 from services.booking.models import HallRow
+from services.common.booking_links import is_link_token
 from services.common.errors import AccessDenied, InvalidRequest
 from services.common.outbox import record_event
 
@@ -101,18 +102,31 @@ def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_access(row, access_token):
-    """None means a trusted caller (an operator, or a service); else the token must match."""
-    if access_token is not None and not hmac.compare_digest(
-            token_hash(str(access_token)), row.access_token_hash):
+def check_access(row, access_token, link_secret=None):
+    """None means a trusted caller (an operator, or a service); else the token must be the
+    booking's own or the link token its messages carry."""
+    if access_token is None:
+        return
+    if not hmac.compare_digest(token_hash(str(access_token)), row.access_token_hash) and \
+            not (link_secret and is_link_token(link_secret, row.id, access_token)):
         raise AccessDenied("This token does not open this booking.",
                            {"booking_id": str(row.id)})
 
 
 # --- halls -----------------------------------------------------------------------------------
 
-def list_halls(session, include_inactive=False):
-    return [hall_view(row) for row in store.list_hall_rows(session, include_inactive)]
+def list_halls(session, include_inactive=False, rules=None):
+    """Halls as customers see them; with `rules`, each with the opening hours it keeps
+    (its own or the studio's), so a calendar can show closed days."""
+    views = []
+    for row in store.list_hall_rows(session, include_inactive):
+        view = {**hall_view(row), "buffer_minutes": row.buffer_minutes,
+                "tariff_rules": row.tariff.get("rules", []),
+                "currency": row.tariff.get("currency", "RUB")}
+        if rules is not None:
+            view["opening_hours"] = store.hall_from_row(row).hours(rules).to_dict()
+        views.append(view)
+    return views
 
 
 def save_hall(session, data, hall_id=None):
@@ -167,12 +181,16 @@ def _slot_views(slots):
     return views
 
 
-def price_quote(session, rules, hall_id, start, end):
+def price_quote(session, rules, hall_id, start, end, now=None):
+    """The price of [start, end); with `now`, a time the rules refuse (too short, too long,
+    closed, within the notice) is refused here too, before anything is created."""
     hall = store.load_hall(session, hall_id)
     start, end = _parse_moment(start, "start", rules), _parse_moment(end, "end", rules)
     if end <= start:
         raise BookingRuleViolation("The booking must end after it starts.",
                                    {"end": ["must be after start"]})
+    if now is not None:
+        check_booking_request(hall, rules, start, end, now)
     result = quote(hall, rules, start, end)
     return {"price_total": result.price_total, "prepayment_amount": result.prepayment_amount,
             "currency": result.currency}
@@ -200,9 +218,9 @@ def _hall_name(session, hall_id):
     return store.load_hall_row(session, hall_id).name
 
 
-def get_booking(session, rules, booking_id, access_token=None):
+def get_booking(session, rules, booking_id, access_token=None, link_secret=None):
     row = store.load_booking_row(session, booking_id)
-    check_access(row, access_token)
+    check_access(row, access_token, link_secret)
     return booking_view(row, _hall_name(session, row.hall_id), rules.tz)
 
 
@@ -266,12 +284,13 @@ def confirm_at_desk(session, rules, booking_id, data, now):
     return view
 
 
-def cancel_booking(session, rules, booking_id, by, now, access_token=None, reason=None):
+def cancel_booking(session, rules, booking_id, by, now, access_token=None, reason=None,
+                   link_secret=None):
     """Cancel; booking.cancelled carries refund_due under the cancellation policy."""
     if by not in ("customer", "operator"):
         raise BookingRuleViolation("Unknown canceller.", {"by": ["customer or operator"]})
     row = store.load_booking_row(session, booking_id, for_update=True)
-    check_access(row, access_token)
+    check_access(row, access_token, link_secret)
     booking = store.booking_from_row(row)
     refund_due = booking.cancel(by, now, full_refund_hours=rules.full_refund_hours)
     store.apply_booking(row, booking, refund_due=refund_due, cancelled_by=by,

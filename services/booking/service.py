@@ -6,6 +6,7 @@ from nameko.timer import timer
 from services.booking import operations
 from services.booking.domain import Rules
 from services.booking.models import Base
+from services.common.booking_links import BookingLinkSecret
 from services.common.config import Config
 from services.common.db import ServiceDatabase
 from services.common.outbox import OutboxRelay
@@ -27,13 +28,14 @@ class BookingService(Pingable):
     db = ServiceDatabase(Base)
     outbox_relay = OutboxRelay()
     rules = BookingRules()
+    link_secret = BookingLinkSecret()     # messages' links open their booking too
 
     # --- halls (operators) ---
     @rpc
     def list_halls(self, include_inactive=False):
         """Halls taking bookings (all halls with include_inactive=True)."""
         with self.db.get_session() as session:
-            return operations.list_halls(session, include_inactive)
+            return operations.list_halls(session, include_inactive, self.rules)
 
     @rpc
     def get_hall(self, hall_id):
@@ -77,9 +79,10 @@ class BookingService(Pingable):
 
     @rpc
     def quote(self, hall_id, start, end):
-        """{price_total, prepayment_amount, currency} for a booking of [start, end)."""
+        """{price_total, prepayment_amount, currency} for a booking of [start, end).
+        Raises BookingRuleViolation (per field) for a time the rules refuse."""
         with self.db.get_session() as session:
-            return operations.price_quote(session, self.rules, hall_id, start, end)
+            return operations.price_quote(session, self.rules, hall_id, start, end, now())
 
     # --- bookings ---
     @rpc
@@ -91,9 +94,11 @@ class BookingService(Pingable):
 
     @rpc
     def get_booking(self, booking_id, access_token=None):
-        """A booking; with access_token, only if the token is the booking's."""
+        """A booking; with access_token, only if the token is the booking's (or the link
+        token of its messages)."""
         with self.db.get_session() as session:
-            return operations.get_booking(session, self.rules, booking_id, access_token)
+            return operations.get_booking(session, self.rules, booking_id, access_token,
+                                          self.link_secret)
 
     @rpc
     def list_bookings(self, hall_id=None, status=None, date_from=None, date_to=None,
@@ -130,7 +135,7 @@ class BookingService(Pingable):
         Emits booking.cancelled with refund_due in kopecks."""
         with self.db.get_session() as session:
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
-                                             access_token, reason)
+                                             access_token, reason, self.link_secret)
 
     @timer(interval=5)
     def expire_holds(self):

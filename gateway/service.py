@@ -5,6 +5,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from gateway.admin_api import AdminApi
+from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
@@ -44,13 +45,19 @@ class OperatorRules(Config):
         return {key: int(value) for key, value in config["OPERATORS"].items()}
 
 
+class DashboardSettings(Config):
+    def build(self, config):
+        return dashboard_settings(config)
+
+
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     BookingPages, AdminApi):
+                     BookingPages, AdminApi, AdminPages):
     name = "gateway"
 
     admin_token = AdminToken()
     public_url = PublicUrl()
     operator_rules = OperatorRules()
+    dashboard_settings = DashboardSettings()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

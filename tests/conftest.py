@@ -104,3 +104,11 @@ def api(system):
 def pytest_collection_modifyitems(items):
     """Tests that stop the shared RabbitMQ (marked broker_restart) run after all the others."""
     items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the item, so fixtures can tell a failed test (screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)

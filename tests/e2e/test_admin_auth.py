@@ -180,3 +180,22 @@ def test_no_token_or_password_reaches_the_logs(system, api):
         with open(f"{system.log_dir}/{name}.log", encoding="utf-8", errors="replace") as f:
             text = f.read()
         assert ADMIN_TOKEN not in text and PASSWORD not in text, name
+
+
+def test_the_dashboard_pages_open_only_with_a_live_session(system, api, hall, holds):
+    booking = book(api, hall, *next(hour_slots(1, weeks_ahead=11)))
+    holds.append(booking["id"])
+    plain = requests.get(system.base_url + "/admin/", allow_redirects=False, timeout=30)
+    assert plain.status_code == 303 and plain.headers["Location"].endswith("/admin/sign-in")
+    customer = requests.get(system.base_url + "/admin/", allow_redirects=False, timeout=30,
+                            headers={"Authorization": f"Bearer {booking['access_token']}"})
+    assert customer.status_code == 303
+    forged = requests.get(system.base_url + "/admin/", allow_redirects=False, timeout=30,
+                          cookies={"studio_session": "made-up"})
+    assert forged.status_code == 303
+    _, manager = operator(system, api, "manager")
+    page = manager.call("GET", "/admin/", allow_redirects=False)
+    assert page.status_code == 200 and "admin.js" in page.text
+    assert "Content-Security-Policy" in page.headers
+    sign_in = requests.get(system.base_url + "/admin/sign-in", timeout=30)
+    assert sign_in.status_code == 200 and ADMIN_TOKEN not in sign_in.text

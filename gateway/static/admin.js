@@ -1,0 +1,641 @@
+// The operators' dashboard: plain JavaScript, no build step. Every number comes from the
+// JSON API (/api/...), called with the session cookie; changes carry the CSRF token
+// (from the studio_csrf cookie) in X-CSRF-Token. No credential is kept by this script.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const cfg = {
+    view: body.dataset.view, timezone: body.dataset.timezone,
+    slotMinutes: Number(body.dataset.slotMinutes),
+    opens: body.dataset.opens, closes: body.dataset.closes,
+    managerRefundLimit: Number(body.dataset.managerRefundLimit),
+  };
+  const app = document.getElementById("app");
+  const dialog = document.getElementById("dialog");
+
+  // --- words ------------------------------------------------------------------------------
+  const WORDS = {
+    ru: {
+      brand: "Студия", schedule: "Расписание", audit: "Журнал", signOut: "Выйти",
+      otherLanguage: "EN",
+      signInTitle: "Вход для сотрудников", name: "Имя", password: "Пароль",
+      orToken: "или токен администратора", token: "Токен", signIn: "Войти",
+      signInRefused: "Неверное имя и пароль (или токен).",
+      tooMany: "Слишком много неудачных попыток. Попробуйте через {s} с.",
+      network: "Нет связи с сервером.",
+      day: "День", week: "Неделя", today: "Сегодня", prev: "←", next: "→",
+      liveOn: "● обновляется само", liveOff: "● нет связи, переподключаемся…",
+      status: { held: "Ждёт оплаты", confirmed: "Подтверждена", paid: "Оплачена полностью",
+                cancelled: "Отменена", expired: "Истекла", completed: "Состоялась" },
+      paidDue: "оплачено {paid} · к оплате {due}", holdLeft: "держим ещё {left}",
+      holdOver: "время оплаты вышло", noHalls: "Нет залов.",
+      weekdays: ["пн", "вт", "ср", "чт", "пт", "сб", "вс"],
+      bookingTitle: "Бронь {id}", back: "← к расписанию", customer: "Клиент", phone: "Телефон",
+      email: "E-mail", telegram: "Telegram", hall: "Зал", when: "Когда", price: "Стоимость",
+      prepayment: "Предоплата", paid: "Оплачено", due: "К оплате", comment: "Комментарий",
+      refundDue: "К возврату", statusLabel: "Статус",
+      payments: "Платежи", refunds: "Возвраты", notifications: "Уведомления",
+      chain: "События", trail: "Действия сотрудников", none: "нет",
+      kind: "Вид", amount: "Сумма", provider: "Провайдер", refunded: "Возвращено",
+      created: "Создан", channel: "Канал", recipient: "Кому", template: "Шаблон",
+      error: "Ошибка", type: "Тип", outcome: "Итог", at: "Когда", who: "Кто", what: "Что",
+      ip: "Адрес", requestId: "Запрос",
+      confirmDesk: "Принять оплату на кассе", cancel: "Отменить бронь",
+      refundPart: "Вернуть часть", resend: "Отправить уведомление",
+      amountRub: "Сумма, ₽", reason: "Причина", ok: "Подтвердить", close: "Закрыть",
+      confirmDeskQ: "Принять {amount} на кассе и подтвердить бронь?",
+      cancelQ: "Отменить бронь? Отмена студией возвращает всё оплаченное: {amount}.",
+      cancelled: "Бронь отменена. К возврату: {amount}.",
+      refundQ: "Вернуть клиенту часть платежа {id}?", refundLimit: "Менеджер возвращает не больше {amount} за раз.",
+      resendQ: "Какое уведомление отправить клиенту?",
+      done: "Готово.", refused: "Не получилось: {reason}",
+      templates: { booking_confirmed: "Бронь подтверждена", booking_cancelled: "Бронь отменена",
+                   booking_expired: "Бронь истекла", reminder: "Напоминание" },
+      more: "Ещё", auditTitle: "Журнал действий сотрудников",
+    },
+    en: {
+      brand: "Studio", schedule: "Schedule", audit: "Log", signOut: "Sign out",
+      otherLanguage: "RU",
+      signInTitle: "Staff sign-in", name: "Name", password: "Password",
+      orToken: "or the admin token", token: "Token", signIn: "Sign in",
+      signInRefused: "The name and password (or the token) are not right.",
+      tooMany: "Too many failed tries. Try again in {s} s.",
+      network: "The server cannot be reached.",
+      day: "Day", week: "Week", today: "Today", prev: "←", next: "→",
+      liveOn: "● live", liveOff: "● offline, reconnecting…",
+      status: { held: "Awaiting payment", confirmed: "Confirmed", paid: "Paid in full",
+                cancelled: "Cancelled", expired: "Expired", completed: "Completed" },
+      paidDue: "paid {paid} · due {due}", holdLeft: "held {left} more",
+      holdOver: "payment time is over", noHalls: "No halls.",
+      weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+      bookingTitle: "Booking {id}", back: "← to the schedule", customer: "Customer",
+      phone: "Phone", email: "E-mail", telegram: "Telegram", hall: "Hall", when: "When",
+      price: "Price", prepayment: "Prepayment", paid: "Paid", due: "Due", comment: "Comment",
+      refundDue: "Refund due", statusLabel: "Status",
+      payments: "Payments", refunds: "Refunds", notifications: "Notifications",
+      chain: "Events", trail: "Operators' actions", none: "none",
+      kind: "Kind", amount: "Amount", provider: "Provider", refunded: "Refunded",
+      created: "Created", channel: "Channel", recipient: "To", template: "Template",
+      error: "Error", type: "Type", outcome: "Outcome", at: "When", who: "Who", what: "What",
+      ip: "Address", requestId: "Request",
+      confirmDesk: "Take payment at the desk", cancel: "Cancel booking",
+      refundPart: "Refund part", resend: "Send notification",
+      amountRub: "Amount, ₽", reason: "Reason", ok: "Confirm", close: "Close",
+      confirmDeskQ: "Take {amount} at the desk and confirm the booking?",
+      cancelQ: "Cancel the booking? A studio's cancellation refunds everything paid: {amount}.",
+      cancelled: "Booking cancelled. Refund due: {amount}.",
+      refundQ: "Refund part of payment {id} to the customer?", refundLimit: "A manager refunds at most {amount} at once.",
+      resendQ: "Which notification should the customer get?",
+      done: "Done.", refused: "Refused: {reason}",
+      templates: { booking_confirmed: "Booking confirmed", booking_cancelled: "Booking cancelled",
+                   booking_expired: "Booking expired", reminder: "Reminder" },
+      more: "More", auditTitle: "Operators' action log",
+    },
+  };
+  let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
+
+  function t(key, vars) {
+    let text = WORDS[lang][key];
+    if (text === undefined) text = WORDS.ru[key] !== undefined ? WORDS.ru[key] : key;
+    if (typeof text !== "string") return text;
+    return text.replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? vars[name] : ""));
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "class") node.className = value;
+      else if (name === "text") node.textContent = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // --- the API ----------------------------------------------------------------------------
+  function cookie(name) {
+    const found = document.cookie.split("; ").find((part) => part.startsWith(name + "="));
+    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+  }
+
+  async function call(method, path, options) {
+    const headers = { Accept: "application/json" };
+    const init = { method, headers, credentials: "same-origin" };
+    if (options && options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    if (method !== "GET") {
+      headers["X-CSRF-Token"] = cookie("studio_csrf");
+      headers["Idempotency-Key"] = (options && options.key) || newKey();
+    }
+    let answer;
+    try {
+      answer = await fetch(path, init);
+    } catch (error) {
+      return { status: 0, data: { message: t("network") } };
+    }
+    const data = (answer.headers.get("Content-Type") || "").includes("json")
+      ? await answer.json() : await answer.text();
+    if (answer.status === 401 && cfg.view === "dashboard") {
+      window.location.assign("/admin/sign-in");
+    }
+    return { status: answer.status, data };
+  }
+
+  async function must(path) {
+    const answer = await call("GET", path);
+    if (answer.status !== 200) throw new Error(apiReason(answer.data));
+    return answer.data;
+  }
+
+  async function allPages(path) {
+    let items = [], cursor = null;
+    do {
+      const sep = path.includes("?") ? "&" : "?";
+      const page = await must(path + (cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ""));
+      items = items.concat(page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return items;
+  }
+
+  function newKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function apiReason(data) {
+    if (!data || typeof data !== "object") return String(data || "");
+    const fields = Object.entries(data.details || {})
+      .filter(([, messages]) => Array.isArray(messages))
+      .map(([field, messages]) => `${field}: ${messages.join("; ")}`);
+    return [data.message, ...fields].filter(Boolean).join(" ");
+  }
+
+  // --- money and time -----------------------------------------------------------------------
+  function money(kopecks) {
+    return new Intl.NumberFormat(lang === "ru" ? "ru-RU" : "en-GB", {
+      style: "currency", currency: "RUB", minimumFractionDigits: kopecks % 100 ? 2 : 0,
+    }).format((kopecks || 0) / 100);
+  }
+
+  function studioToday() {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: cfg.timezone }).format(new Date());
+  }
+
+  function addDays(day, n) {
+    const d = new Date(day + "T12:00:00Z");
+    d.setUTCDate(d.getUTCDate() + n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  function weekdayOf(day) { return (new Date(day + "T12:00:00Z").getUTCDay() + 6) % 7; }
+  function mondayOf(day) { return addDays(day, -weekdayOf(day)); }
+  function minutesOf(clock) { const [h, m] = clock.split(":").map(Number); return h * 60 + m; }
+  function clockOf(minutes) {
+    return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+  }
+  // The API gives times in the studio's zone with their offset: the text is the local time.
+  function localDay(iso) { return iso.slice(0, 10); }
+  function localMinutes(iso) { return minutesOf(iso.slice(11, 16)); }
+  function when(booking) {
+    return `${localDay(booking.start)} ${booking.start.slice(11, 16)}–${booking.end.slice(11, 16)}`;
+  }
+  function stamp(iso) {
+    return iso ? new Intl.DateTimeFormat(lang === "ru" ? "ru-RU" : "en-GB", {
+      timeZone: cfg.timezone, dateStyle: "short", timeStyle: "medium" }).format(new Date(iso)) : "";
+  }
+  function dayLabel(day) {
+    return new Intl.DateTimeFormat(lang === "ru" ? "ru-RU" : "en-GB", {
+      timeZone: "UTC", weekday: "long", day: "numeric", month: "long" })
+      .format(new Date(day + "T12:00:00Z"));
+  }
+
+  function statusKey(booking) {
+    if (booking.status === "pending_payment") return "held";
+    if (booking.status === "confirmed") return booking.remaining_due === 0 ? "paid" : "confirmed";
+    if (booking.status === "completed") return "paid";
+    return booking.status;
+  }
+
+  function holdText(booking) {
+    const left = Math.round((new Date(booking.hold_expires_at) - Date.now()) / 1000);
+    if (left <= 0) return t("holdOver");
+    return t("holdLeft", { left: `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` });
+  }
+
+  // --- sign-in ------------------------------------------------------------------------------
+  function renderSignIn() {
+    const error = el("p", { class: "error", role: "alert" });
+    const form = el("form", { class: "card signin", id: "sign-in-form" },
+      el("h1", { text: t("signInTitle") }),
+      el("label", { for: "name", text: t("name") }),
+      el("input", { id: "name", name: "name", autocomplete: "username" }),
+      el("label", { for: "password", text: t("password") }),
+      el("input", { id: "password", name: "password", type: "password",
+                    autocomplete: "current-password" }),
+      el("p", { class: "muted", text: t("orToken") }),
+      el("label", { for: "token", text: t("token") }),
+      el("input", { id: "token", name: "token", type: "password", autocomplete: "off" }),
+      error,
+      el("div", { class: "actions" }, el("button", { class: "primary", type: "submit",
+                                                     text: t("signIn") })));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const values = Object.fromEntries(new FormData(form));
+      const credentials = values.token ? { token: values.token }
+        : { name: values.name, password: values.password };
+      const answer = await call("POST", "/api/admin/session", { body: credentials });
+      if (answer.status === 200) { window.location.assign("/admin/"); return; }
+      error.textContent = answer.status === 429
+        ? t("tooMany", { s: answer.data.details.retry_after })
+        : answer.status === 401 ? t("signInRefused") : apiReason(answer.data);
+      form.querySelector("#password").value = "";
+      form.querySelector("#token").value = "";
+    });
+    app.replaceChildren(form);
+  }
+
+  // --- the schedule -------------------------------------------------------------------------
+  const state = { halls: [], bookings: [], route: null, live: false, me: null };
+  const ROW_MINUTES = 15;
+
+  function route() {
+    const hash = window.location.hash.slice(1);
+    const [name, value = ""] = hash.split("=");
+    if (name === "booking" && value) return { view: "booking", id: value };
+    if (name === "audit") return { view: "audit" };
+    if (name === "week") {
+      const [hallId, day] = value.split("/");
+      return { view: "week", hallId: Number(hallId), day: day || studioToday() };
+    }
+    return { view: "day", day: /^\d{4}-\d{2}-\d{2}$/.test(value) ? value : studioToday() };
+  }
+
+  function go(hash) {
+    if (window.location.hash === hash) show(); else window.location.hash = hash;
+  }
+
+  function span(bookings) {
+    // From the earliest opening (or booking) to the latest closing, on the quarter hour.
+    let from = minutesOf(cfg.opens), to = minutesOf(cfg.closes);
+    for (const b of bookings) {
+      from = Math.min(from, localMinutes(b.start));
+      const end = localDay(b.end) === localDay(b.start) ? localMinutes(b.end) : 24 * 60;
+      to = Math.max(to, end);
+    }
+    return [Math.floor(from / 60) * 60, Math.min(24 * 60, Math.ceil(to / 60) * 60)];
+  }
+
+  function block(booking, from) {
+    const key = statusKey(booking);
+    const start = localMinutes(booking.start);
+    const end = localDay(booking.end) === localDay(booking.start) ? localMinutes(booking.end) : 24 * 60;
+    const node = el("button", {
+      type: "button", class: `block status-${key}`, "data-booking-id": booking.id,
+      "data-status": key, title: `${booking.customer.name} · ${t("status")[key]}`,
+      onclick: () => go(`#booking=${booking.id}`) },
+      el("span", { class: "name", text: booking.customer.name }),
+      el("span", { text: `${booking.start.slice(11, 16)}–${booking.end.slice(11, 16)} · ${t("status")[key]}` }),
+      el("span", { class: "money", text: t("paidDue", { paid: money(booking.amount_paid),
+                                                       due: money(booking.remaining_due) }) }),
+      key === "held" ? el("span", { class: "countdown", "data-hold": booking.hold_expires_at,
+                                    text: holdText(booking) }) : null);
+    const row = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--row")) * 16 || 17.6;
+    node.style.top = `${((start - from) / ROW_MINUTES) * row}px`;
+    node.style.height = `${Math.max(1, (end - start) / ROW_MINUTES) * row - 2}px`;
+    return node;
+  }
+
+  function grid(columns, bookings) {
+    const [from, to] = span(bookings);
+    const rows = (to - from) / ROW_MINUTES;
+    const node = el("div", { class: "grid", id: "schedule" });
+    node.style.gridTemplateColumns = `4rem repeat(${columns.length}, minmax(9rem, 1fr))`;
+    node.append(el("div", { class: "head" }));
+    for (const column of columns) node.append(el("div", { class: "head" }, column.label));
+    const times = el("div", { class: "times" });
+    for (let i = 0; i < rows; i++) {
+      const minute = from + i * ROW_MINUTES;
+      times.append(el("div", { text: minute % 60 === 0 ? clockOf(minute) : "" }));
+    }
+    node.append(times);
+    for (const column of columns) {
+      const col = el("div", { class: "column", "data-column": column.key });
+      for (let i = 0; i < rows; i++) {
+        col.append(el("div", { class: (from + i * ROW_MINUTES) % 60 === 0 ? "row hour" : "row" }));
+      }
+      for (const booking of bookings.filter(column.has)) col.append(block(booking, from));
+      node.append(col);
+    }
+    return node;
+  }
+
+  function legend() {
+    return el("div", { class: "legend" }, ["held", "confirmed", "paid", "cancelled", "expired"]
+      .map((key) => el("span", { class: `status-${key}`, text: t("status")[key] })));
+  }
+
+  function liveBadge() {
+    return el("span", { id: "live", class: state.live ? "live" : "live off",
+                        text: state.live ? t("liveOn") : t("liveOff") });
+  }
+
+  async function renderDay(r) {
+    const [halls, bookings] = await Promise.all([
+      must("/api/halls"),
+      allPages(`/api/bookings?date_from=${r.day}&date_to=${r.day}&limit=200`)]);
+    state.halls = halls;
+    const toolbar = el("div", { class: "toolbar" },
+      el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, -1)}`), text: t("prev") }),
+      el("button", { type: "button", onclick: () => go(`#day=${studioToday()}`), text: t("today") }),
+      el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, 1)}`), text: t("next") }),
+      el("span", { class: "title", id: "schedule-title", text: dayLabel(r.day) }),
+      liveBadge(), legend());
+    if (!halls.length) { app.replaceChildren(toolbar, el("p", { text: t("noHalls") })); return; }
+    const columns = halls.map((hall) => ({
+      key: String(hall.id),
+      label: el("button", { type: "button", title: t("week"),
+                            onclick: () => go(`#week=${hall.id}/${r.day}`), text: hall.name }),
+      has: (b) => b.hall_id === hall.id,
+    }));
+    app.replaceChildren(toolbar, grid(columns, bookings));
+  }
+
+  async function renderWeek(r) {
+    const monday = mondayOf(r.day), sunday = addDays(monday, 6);
+    const [halls, bookings] = await Promise.all([
+      must("/api/halls"),
+      allPages(`/api/bookings?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}&limit=200`)]);
+    const hall = halls.find((h) => h.id === r.hallId) || { name: `#${r.hallId}` };
+    const toolbar = el("div", { class: "toolbar" },
+      el("button", { type: "button", onclick: () => go(`#week=${r.hallId}/${addDays(monday, -7)}`), text: t("prev") }),
+      el("button", { type: "button", onclick: () => go(`#day=${r.day}`), text: t("day") }),
+      el("button", { type: "button", onclick: () => go(`#week=${r.hallId}/${addDays(monday, 7)}`), text: t("next") }),
+      el("span", { class: "title", id: "schedule-title", text: `${hall.name}: ${monday} – ${sunday}` }),
+      liveBadge(), legend());
+    const columns = [0, 1, 2, 3, 4, 5, 6].map((n) => {
+      const day = addDays(monday, n);
+      return { key: day, label: el("button", { type: "button", onclick: () => go(`#day=${day}`),
+                                               text: `${t("weekdays")[n]} ${day.slice(8)}.${day.slice(5, 7)}` }),
+               has: (b) => localDay(b.start) === day };
+    });
+    app.replaceChildren(toolbar, grid(columns, bookings));
+  }
+
+  // --- the booking card ---------------------------------------------------------------------
+  function table(headers, rows) {
+    if (!rows.length) return el("p", { class: "muted", text: t("none") });
+    return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) =>
+        c instanceof Node ? el("td", {}, c) : el("td", { text: c ?? "" }))))));
+  }
+
+  async function renderBooking(r) {
+    const id = encodeURIComponent(r.id);
+    const [booking, payments, notes, chain, trail] = await Promise.all([
+      must(`/api/bookings/${id}`), must(`/api/payments?booking_id=${id}`),
+      must(`/api/notifications?booking_id=${id}&limit=100`),
+      must(`/api/integrations/bookings/${id}/events`),
+      must(`/api/admin/audit?booking_id=${id}&limit=100`)]);
+    const key = statusKey(booking);
+    const customer = booking.customer || {};
+    const active = booking.status === "pending_payment" || booking.status === "confirmed";
+    const facts = el("dl", { class: "facts" },
+      ...[[t("statusLabel"), el("span", { id: "booking-status", "data-status": key,
+                                          text: t("status")[key] })],
+          [t("customer"), customer.name], [t("phone"), customer.phone],
+          [t("email"), customer.email], [t("telegram"), customer.telegram_chat_id],
+          [t("hall"), booking.hall_name], [t("when"), when(booking)],
+          [t("price"), money(booking.price_total)], [t("prepayment"), money(booking.prepayment_amount)],
+          [t("paid"), el("span", { id: "booking-paid", text: money(booking.amount_paid) })],
+          active ? [t("due"), money(booking.remaining_due)] : null,
+          booking.refund_due !== null ? [t("refundDue"), el("span", { id: "booking-refund-due",
+                                                                     text: money(booking.refund_due) })] : null,
+          booking.comment ? [t("comment"), booking.comment] : null,
+          key === "held" ? ["", el("span", { class: "countdown", "data-hold": booking.hold_expires_at,
+                                             text: holdText(booking) })] : null]
+        .filter((pair) => pair && pair[1] !== undefined && pair[1] !== null && pair[1] !== "")
+        .flatMap(([name, value]) => [el("dt", { text: name }), el("dd", {}, value)]));
+    const canRole = state.me && state.me.role !== "viewer";
+    const actions = el("div", { class: "actions" },
+      active && canRole && booking.remaining_due > 0 ? el("button", { type: "button", class: "primary",
+        id: "confirm-desk", text: t("confirmDesk"), onclick: () => confirmAtDesk(booking) }) : null,
+      active && canRole ? el("button", { type: "button", class: "danger", id: "cancel-booking",
+        text: t("cancel"), onclick: () => cancelBooking(booking) }) : null,
+      canRole ? el("button", { type: "button", id: "resend", text: t("resend"),
+        onclick: () => resend(booking) }) : null);
+    const paymentRows = payments.items.map((p) => [p.kind, money(p.amount), p.gateway, p.status,
+      money(p.refunded_amount), stamp(p.created_at),
+      canRole && p.status === "succeeded" && p.refunded_amount < p.amount
+        ? el("button", { type: "button", class: "refund", text: t("refundPart"),
+                         onclick: () => refundPart(booking, p) }) : ""]);
+    const refundRows = payments.items.flatMap((p) => (p.refunds || []).map((f) =>
+      [p.gateway, money(f.amount), f.status, f.reason, stamp(f.created_at)]));
+    app.replaceChildren(
+      el("div", { class: "toolbar" },
+        el("button", { type: "button", text: t("back"), onclick: () => go(`#day=${localDay(booking.start)}`) }),
+        el("h1", { text: t("bookingTitle", { id: booking.id.slice(0, 8) }) }), liveBadge()),
+      el("div", { class: "booking" },
+        el("section", { class: "card" }, facts, actions),
+        el("section", {},
+          el("h2", { text: t("payments") }),
+          table([t("kind"), t("amount"), t("provider"), t("statusLabel"), t("refunded"), t("created"), ""], paymentRows),
+          el("h2", { text: t("refunds") }),
+          el("div", { id: "refunds" }, table([t("provider"), t("amount"), t("statusLabel"), t("reason"), t("created")], refundRows)),
+          el("h2", { text: t("notifications") }),
+          table([t("channel"), t("recipient"), t("template"), t("statusLabel"), t("error"), t("created")],
+            notes.items.map((n) => [n.channel, n.recipient, n.template, n.status, n.last_error, stamp(n.created_at)])),
+          el("h2", { text: t("chain") }),
+          table([t("at"), t("type"), t("statusLabel"), t("outcome")],
+            chain.items.map((e) => [stamp(e.occurred_at), e.type, e.status, e.outcome])),
+          el("h2", { text: t("trail") }),
+          table([t("at"), t("who"), t("what"), t("outcome"), t("ip")],
+            trail.items.map((a) => [stamp(a.at), a.operator, a.action, a.outcome, a.ip])))));
+  }
+
+  // A confirmation dialog with optional fields; `act(values)` answers {status, data}.
+  function ask(question, fields, act) {
+    const error = el("p", { class: "error", role: "alert" });
+    const form = el("form", { method: "dialog" },
+      el("p", { text: question }),
+      fields.map((f) => [el("label", { for: `f-${f.name}`, text: f.label }),
+        f.options ? el("select", { id: `f-${f.name}`, name: f.name },
+          f.options.map(([value, label]) => el("option", { value, text: label })))
+          : el("input", { id: `f-${f.name}`, name: f.name, value: f.value ?? "", type: f.type || "text",
+                          inputmode: f.type === "number" ? "decimal" : null })]),
+      error,
+      el("div", { class: "actions" },
+        el("button", { type: "button", text: t("close"), onclick: () => dialog.close() }),
+        el("button", { type: "submit", class: "primary", id: "dialog-ok", text: t("ok") })));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const answer = await act(Object.fromEntries(new FormData(form)));
+      if (answer.status >= 200 && answer.status < 300) {
+        dialog.close();
+        if (answer.message) notice(answer.message);
+        show();
+      } else {
+        error.textContent = t("refused", { reason: apiReason(answer.data) });
+      }
+    });
+    dialog.replaceChildren(form);
+    dialog.showModal();
+  }
+
+  function notice(text) {
+    const node = el("p", { class: "card", id: "notice", role: "status", text });
+    app.prepend(node);
+  }
+
+  function kopecks(rubles) { return Math.round(Number(String(rubles).replace(",", ".")) * 100); }
+
+  function confirmAtDesk(booking) {
+    ask(t("confirmDeskQ", { amount: money(booking.remaining_due) }),
+      [{ name: "amount", label: t("amountRub"), type: "number", value: booking.remaining_due / 100 }],
+      (v) => call("POST", `/api/bookings/${booking.id}/confirm`, { body: { amount: kopecks(v.amount) } }));
+  }
+
+  function cancelBooking(booking) {
+    ask(t("cancelQ", { amount: money(booking.amount_paid) }),
+      [{ name: "reason", label: t("reason") }],
+      async (v) => {
+        const answer = await call("DELETE", `/api/bookings/${booking.id}`, { body: { reason: v.reason || null } });
+        if (answer.status === 200) answer.message = t("cancelled", { amount: money(answer.data.refund_due || 0) });
+        return answer;
+      });
+  }
+
+  function refundPart(booking, payment) {
+    const left = payment.amount - payment.refunded_amount;
+    const limit = state.me.role === "manager" ? Math.min(left, cfg.managerRefundLimit) : left;
+    ask(t("refundQ", { id: payment.id.slice(0, 8) }) +
+        (state.me.role === "manager" ? " " + t("refundLimit", { amount: money(cfg.managerRefundLimit) }) : ""),
+      [{ name: "amount", label: t("amountRub"), type: "number", value: limit / 100 },
+       { name: "reason", label: t("reason") }],
+      (v) => call("POST", `/api/payments/${payment.id}/refund`,
+                  { body: { amount: kopecks(v.amount), reason: v.reason || null } }));
+  }
+
+  function resend(booking) {
+    ask(t("resendQ"), [{ name: "template", label: t("template"),
+                         options: Object.entries(t("templates")) }],
+      (v) => call("POST", "/api/notifications/send", { body: { booking_id: booking.id, template: v.template } }));
+  }
+
+  // --- the audit log ------------------------------------------------------------------------
+  async function renderAudit() {
+    const rows = el("tbody");
+    const more = el("button", { type: "button", text: t("more") });
+    let cursor = null;
+    async function load() {
+      const page = await must("/api/admin/audit?limit=100" + (cursor ? `&cursor=${cursor}` : ""));
+      for (const a of page.items) {
+        rows.append(el("tr", {}, [stamp(a.at), a.operator, a.role, a.action,
+          a.booking_id ? el("a", { href: `#booking=${a.booking_id}`, text: a.booking_id.slice(0, 8) }) : a.target,
+          JSON.stringify(a.details), a.outcome, a.ip, a.request_id]
+          .map((c) => (c instanceof Node ? el("td", {}, c) : el("td", { text: c ?? "" })))));
+      }
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+    }
+    more.addEventListener("click", load);
+    app.replaceChildren(el("h1", { text: t("auditTitle") }),
+      el("table", { id: "audit-log" }, el("thead", {}, el("tr", {},
+        [t("at"), t("who"), "", t("what"), "", "", t("outcome"), t("ip"), t("requestId")]
+          .map((h) => el("th", { text: h })))), rows), more);
+    await load();
+  }
+
+  // --- live updates -------------------------------------------------------------------------
+  let refreshTimer = null;
+  function connectLive() {
+    const source = new EventSource("/api/admin/live");
+    source.addEventListener("open", () => setLive(true));
+    source.addEventListener("error", () => setLive(false));
+    const onEvent = (event) => {
+      const payload = JSON.parse(event.data).payload || {};
+      const r = state.route;
+      if (!r || (r.view === "booking" && payload.booking_id !== r.id) || r.view === "audit") return;
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => { if (!dialog.open) show(); }, 250);
+    };
+    for (const type of ["booking.created", "booking.confirmed", "booking.payment_recorded",
+                        "booking.cancelled", "booking.expired", "payment.succeeded",
+                        "payment.failed", "payment.refunded"]) {
+      source.addEventListener(type, onEvent);
+    }
+  }
+
+  function setLive(on) {
+    state.live = on;
+    const badge = document.getElementById("live");
+    if (badge) { badge.className = on ? "live" : "live off"; badge.textContent = on ? t("liveOn") : t("liveOff"); }
+  }
+
+  function tick() {
+    for (const node of document.querySelectorAll("[data-hold]")) {
+      node.textContent = holdText({ hold_expires_at: node.dataset.hold });
+    }
+  }
+
+  // --- the frame ----------------------------------------------------------------------------
+  let showing = 0;
+  async function show() {
+    const mine = ++showing;
+    const r = state.route = route();
+    for (const link of document.querySelectorAll("#menu a")) {
+      link.classList.toggle("active", link.getAttribute("href") === (r.view === "audit" ? "#audit" : "#day"));
+    }
+    try {
+      if (r.view === "booking") await renderBooking(r);
+      else if (r.view === "audit") await renderAudit();
+      else if (r.view === "week") await renderWeek(r);
+      else await renderDay(r);
+    } catch (error) {
+      if (mine === showing) app.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
+    }
+  }
+
+  function translateChrome() {
+    document.documentElement.lang = lang;
+    for (const node of document.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+    document.getElementById("lang").textContent = t("otherLanguage");
+  }
+
+  async function start() {
+    translateChrome();
+    document.getElementById("lang").addEventListener("click", () => {
+      lang = lang === "ru" ? "en" : "ru";
+      localStorage.setItem("studio.lang", lang);   // the language only, never a credential
+      translateChrome();
+      if (cfg.view === "sign-in") renderSignIn(); else show();
+    });
+    if (cfg.view === "sign-in") { renderSignIn(); return; }
+    const session = await call("GET", "/api/admin/session");
+    if (session.status !== 200) return;
+    state.me = session.data.operator;
+    document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
+    document.getElementById("menu").hidden = false;
+    const signOut = document.getElementById("sign-out");
+    signOut.hidden = false;
+    signOut.addEventListener("click", async () => {
+      await call("DELETE", "/api/admin/session");
+      window.location.assign("/admin/sign-in");
+    });
+    window.addEventListener("hashchange", show);
+    connectLive();
+    setInterval(tick, 1000);
+    await show();
+  }
+
+  start();
+})();

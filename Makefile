@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test bench shell operator migrate demo infra deps up down clean
+.PHONY: run test bench shell operator migrate demo infra tools deps up down clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ deps: $(STAMP)
 infra:
 	@scripts/ensure_infra.sh
 
+## Tools the tests use from Debian (chromium for the browser tests)
+tools:
+	@scripts/ensure_tools.sh chromium
+
 migrate: deps infra
 	$(PY) -m services.common.migrate
 
@@ -29,7 +33,7 @@ run: demo
 	$(PY) -m scripts.run
 
 ## The whole test suite against the local PostgreSQL and RabbitMQ (own databases and vhost).
-test: deps infra
+test: deps infra tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks; figures go to bench/results/ and the README table.

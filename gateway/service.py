@@ -16,6 +16,7 @@ from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.pages import BookingPages
 from gateway.payments_api import PaymentsApi
+from gateway.reports_api import ReportsApi
 from services.common.config import Config
 from services.common.rpc import TimedRpcProxy
 
@@ -51,7 +52,7 @@ class DashboardSettings(Config):
 
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     BookingPages, AdminApi, AdminPages):
+                     BookingPages, AdminApi, AdminPages, ReportsApi):
     name = "gateway"
 
     admin_token = AdminToken()

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from nameko.timer import timer
 
-from services.booking import operations
+from services.booking import operations, reports
 from services.booking.domain import Rules
 from services.booking.models import Base
 from services.common.booking_links import BookingLinkSecret
@@ -136,6 +136,32 @@ class BookingService(Pingable):
         with self.db.get_session() as session:
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
                                              access_token, reason, self.link_secret)
+
+    # --- reports (operators) ---
+    @rpc
+    def occupancy_report(self, date_from, date_to):
+        """Per hall, local days date_from..date_to (YYYY-MM-DD): open and booked minutes,
+        occupancy %, and the weekday x hour heat map (% of quarter hours booked). Aggregated
+        in SQL; reads only."""
+        with self.db.get_session() as session:
+            return reports.occupancy(session, self.rules,
+                                     operations._parse_date(date_from, "date_from"),
+                                     operations._parse_date(date_to, "date_to"))
+
+    @rpc
+    def halls_of_bookings(self, booking_ids):
+        """{booking id: hall id} of the given bookings (for takings by hall). Reads only."""
+        with self.db.get_session() as session:
+            return reports.halls_of(session, booking_ids)
+
+    @rpc
+    def export_bookings(self, date_from, date_to):
+        """Bookings starting on local days date_from..date_to as flat rows (for CSV), by
+        start, at most 10000. Reads only."""
+        with self.db.get_session() as session:
+            return reports.export_rows(session, self.rules,
+                                       operations._parse_date(date_from, "date_from"),
+                                       operations._parse_date(date_to, "date_to"))
 
     @timer(interval=5)
     def expire_holds(self):

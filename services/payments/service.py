@@ -12,7 +12,7 @@ from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
-from services.payments import operations
+from services.payments import operations, reports
 from services.payments.models import Base
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,22 @@ class PaymentsService(Pingable, ReliableConsumer):
         filters = {k: v for k, v in dict(booking_id=booking_id, status=status,
                                          limit=limit).items() if v is not None}
         return operations.list_payments(self._sessions, filters)
+
+    @rpc
+    def takings(self, start, end, timezone_name):
+        """Money in and refunds out per (local day, provider, booking) in [start, end)
+        (ISO-8601), aggregated in SQL: [{day, provider, booking_id, money_in, refunds,
+        payments, refund_count}] in kopecks. Reads only."""
+        with self._sessions() as session:
+            return reports.takings(session, datetime.fromisoformat(start),
+                                   datetime.fromisoformat(end), timezone_name)
+
+    @rpc
+    def payment_problems(self, pending_after_minutes=30):
+        """{pending_payments, failed_refunds, counts}: payments still pending at the provider
+        after `pending_after_minutes`, and refunds that failed. Reads only."""
+        with self._sessions() as session:
+            return reports.problems(session, now(), pending_after_minutes)
 
     @rpc
     def handle_webhook(self, gateway, headers, body, query=None, remote_addr=None):

@@ -53,6 +53,16 @@
       templates: { booking_confirmed: "Бронь подтверждена", booking_cancelled: "Бронь отменена",
                    booking_expired: "Бронь истекла", reminder: "Напоминание" },
       more: "Ещё", auditTitle: "Журнал действий сотрудников",
+      reports: "Отчёты", problems: "Проблемы", from: "С", to: "по", show: "Показать",
+      takings: "Выручка", total: "Итого", moneyIn: "Поступило", refundsOut: "Возвраты",
+      net: "Чистыми", byProvider: "По провайдерам", byHall: "По залам", perDay: "Выручка по дням",
+      occupancy: "Загрузка залов", open: "Открыто, ч", booked: "Занято, ч", bookingsN: "Броней",
+      heatTitle: "Загрузка по дням недели и часам", csv: "Скачать брони (CSV)",
+      deadEvents: "Застрявшие события", failedEvents: "События, ждущие повтора",
+      pendingPayments: "Платежи без ответа провайдера", failedRefunds: "Неудавшиеся возвраты",
+      failedNotifications: "Неотправленные уведомления", retry: "Повторить",
+      service: "Сервис", handler: "Обработчик", attempts: "Попыток", noProblems: "Проблем нет.",
+      unavailable: "Не ответили: {names}", retried: "Повторено: {outcome}",
     },
     en: {
       brand: "Studio", schedule: "Schedule", audit: "Log", signOut: "Sign out",
@@ -91,6 +101,16 @@
       templates: { booking_confirmed: "Booking confirmed", booking_cancelled: "Booking cancelled",
                    booking_expired: "Booking expired", reminder: "Reminder" },
       more: "More", auditTitle: "Operators' action log",
+      reports: "Reports", problems: "Problems", from: "From", to: "to", show: "Show",
+      takings: "Takings", total: "Total", moneyIn: "In", refundsOut: "Refunds",
+      net: "Net", byProvider: "By provider", byHall: "By hall", perDay: "Takings per day",
+      occupancy: "Hall occupancy", open: "Open, h", booked: "Booked, h", bookingsN: "Bookings",
+      heatTitle: "Occupancy by weekday and hour", csv: "Download bookings (CSV)",
+      deadEvents: "Stuck events", failedEvents: "Events waiting for a retry",
+      pendingPayments: "Payments with no word from the provider", failedRefunds: "Failed refunds",
+      failedNotifications: "Failed notifications", retry: "Retry",
+      service: "Service", handler: "Handler", attempts: "Tries", noProblems: "No problems.",
+      unavailable: "Did not answer: {names}", retried: "Retried: {outcome}",
     },
   };
   let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
@@ -273,6 +293,11 @@
     const [name, value = ""] = hash.split("=");
     if (name === "booking" && value) return { view: "booking", id: value };
     if (name === "audit") return { view: "audit" };
+    if (name === "problems") return { view: "problems" };
+    if (name === "reports") {
+      const [from, to] = value.split("/");
+      return { view: "reports", from, to };
+    }
     if (name === "week") {
       const [hallId, day] = value.split("/");
       return { view: "week", hallId: Number(hallId), day: day || studioToday() };
@@ -353,6 +378,7 @@
     const [halls, bookings] = await Promise.all([
       must("/api/halls"),
       allPages(`/api/bookings?date_from=${r.day}&date_to=${r.day}&limit=200`)]);
+    if (r.stale()) return;
     state.halls = halls;
     const toolbar = el("div", { class: "toolbar" },
       el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, -1)}`), text: t("prev") }),
@@ -375,6 +401,7 @@
     const [halls, bookings] = await Promise.all([
       must("/api/halls"),
       allPages(`/api/bookings?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}&limit=200`)]);
+    if (r.stale()) return;
     const hall = halls.find((h) => h.id === r.hallId) || { name: `#${r.hallId}` };
     const toolbar = el("div", { class: "toolbar" },
       el("button", { type: "button", onclick: () => go(`#week=${r.hallId}/${addDays(monday, -7)}`), text: t("prev") }),
@@ -406,6 +433,7 @@
       must(`/api/notifications?booking_id=${id}&limit=100`),
       must(`/api/integrations/bookings/${id}/events`),
       must(`/api/admin/audit?booking_id=${id}&limit=100`)]);
+    if (r.stale()) return;
     const key = statusKey(booking);
     const customer = booking.customer || {};
     const active = booking.status === "pending_payment" || booking.status === "confirmed";
@@ -532,7 +560,7 @@
   }
 
   // --- the audit log ------------------------------------------------------------------------
-  async function renderAudit() {
+  async function renderAudit(r) {
     const rows = el("tbody");
     const more = el("button", { type: "button", text: t("more") });
     let cursor = null;
@@ -548,11 +576,157 @@
       more.hidden = !cursor;
     }
     more.addEventListener("click", load);
+    if (r.stale()) return;
     app.replaceChildren(el("h1", { text: t("auditTitle") }),
       el("table", { id: "audit-log" }, el("thead", {}, el("tr", {},
         [t("at"), t("who"), "", t("what"), "", "", t("outcome"), t("ip"), t("requestId")]
           .map((h) => el("th", { text: h })))), rows), more);
     await load();
+  }
+
+  // --- reports ------------------------------------------------------------------------------
+  function moneyTable(rows, label, key) {
+    return table([label, t("moneyIn"), t("refundsOut"), t("net")],
+      rows.map((r) => [r[key] ?? "—", money(r.money_in), money(r.refunds), money(r.net)]));
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    for (const child of children.flat(Infinity)) {
+      if (child) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // Takings per day: money in up, refunds down, from one zero line.
+  function barChart(days) {
+    const width = 1100, height = 220, left = 70, bottom = 24, top = 10;
+    const peak = Math.max(1, ...days.map((d) => Math.max(d.money_in, d.refunds)));
+    const zero = top + (height - top - bottom) * (peak / (2 * peak));
+    const scale = (zero - top) / peak;
+    const step = (width - left) / Math.max(1, days.length);
+    const bars = days.map((d, i) => {
+      const x = left + i * step + step * 0.15, w = step * 0.7;
+      return [
+        svg("rect", { class: "bar-in", x, y: zero - d.money_in * scale, width: w, height: d.money_in * scale },
+          svg("title", {}, `${d.date}: ${t("moneyIn")} ${money(d.money_in)}, ${t("refundsOut")} ${money(d.refunds)}, ${t("net")} ${money(d.net)}`)),
+        svg("rect", { class: "bar-out", x, y: zero, width: w, height: d.refunds * scale }),
+        (days.length <= 16 || i % Math.ceil(days.length / 16) === 0)
+          ? svg("text", { x: x + w / 2, y: height - 6, "text-anchor": "middle" }, d.date.slice(8)) : null];
+    });
+    return svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", id: "takings-chart",
+                        "aria-label": t("perDay") },
+      svg("line", { x1: left, x2: width, y1: zero, y2: zero, stroke: "#9aa0a8" }),
+      svg("text", { x: left - 6, y: top + 10, "text-anchor": "end" }, money(peak)),
+      svg("text", { x: left - 6, y: zero + 4, "text-anchor": "end" }, "0"),
+      bars);
+  }
+
+  // Weekday x hour: each cell's shade is the share of its quarter hours booked.
+  function heatMap(hall) {
+    const hours = Array.from({ length: 24 }, (_, h) => h)
+      .filter((h) => h >= minutesOf(cfg.opens) / 60 - 1 && h < minutesOf(cfg.closes) / 60 + 1
+                     || hall.heat.some((c) => c.hour === h));
+    const cell = 22, left = 30, top = 16;
+    const percent = {};
+    for (const c of hall.heat) percent[`${c.weekday}:${c.hour}`] = c.percent;
+    const cells = [];
+    hours.forEach((h, col) => {
+      cells.push(svg("text", { x: left + col * cell + cell / 2, y: 11, "text-anchor": "middle" }, h));
+      for (let wd = 0; wd < 7; wd++) {
+        const p = percent[`${wd}:${h}`] || 0;
+        cells.push(svg("rect", { x: left + col * cell, y: top + wd * cell, width: cell - 2, height: cell - 2,
+                                 fill: p ? `rgba(31, 95, 191, ${0.15 + 0.85 * p / 100})` : "#eef0f4",
+                                 "data-cell": `${wd}:${h}`, "data-percent": p },
+          svg("title", {}, `${t("weekdays")[wd]} ${h}:00 — ${p}%`)));
+      }
+    });
+    for (let wd = 0; wd < 7; wd++) cells.push(svg("text", { x: 0, y: top + wd * cell + 15 }, t("weekdays")[wd]));
+    return el("figure", { class: "heat" }, el("figcaption", { text: hall.hall_name }),
+      svg("svg", { width: left + hours.length * cell, height: top + 7 * cell, role: "img",
+                   "data-hall-id": hall.hall_id }, cells));
+  }
+
+  async function renderReports(r) {
+    const today = studioToday();
+    const from = r.from || today.slice(0, 8) + "01";
+    const to = r.to || today;
+    const range = `date_from=${from}&date_to=${to}`;
+    const [takings, occupancy] = await Promise.all([
+      must(`/api/admin/reports/takings?${range}`), must(`/api/admin/reports/occupancy?${range}`)]);
+    if (r.stale()) return;
+    const form = el("form", { class: "toolbar", id: "report-range" },
+      el("label", { for: "from", text: t("from") }), el("input", { id: "from", name: "from", type: "date", value: from }),
+      el("label", { for: "to", text: t("to") }), el("input", { id: "to", name: "to", type: "date", value: to }),
+      el("button", { type: "submit", class: "primary", text: t("show") }),
+      el("a", { id: "csv", href: `/api/admin/reports/bookings.csv?${range}`, download: "", text: t("csv") }));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const v = Object.fromEntries(new FormData(form));
+      go(`#reports=${v.from}/${v.to}`);
+    });
+    app.replaceChildren(el("h1", { text: t("reports") }), form,
+      el("div", { class: "reports" },
+        el("section", { class: "card" }, el("h2", { text: t("takings") }),
+          el("dl", { class: "facts", id: "takings-total" },
+            el("dt", { text: t("moneyIn") }), el("dd", { text: money(takings.total.money_in) }),
+            el("dt", { text: t("refundsOut") }), el("dd", { text: money(takings.total.refunds) }),
+            el("dt", { text: t("net") }), el("dd", { text: money(takings.total.net) })),
+          el("h2", { text: t("byProvider") }), moneyTable(takings.by_provider, t("provider"), "provider"),
+          el("h2", { text: t("byHall") }), moneyTable(takings.by_hall, t("hall"), "hall_name")),
+        el("section", { class: "card" }, el("h2", { text: t("occupancy") }),
+          table([t("hall"), t("open"), t("booked"), t("bookingsN"), "%"],
+            occupancy.halls.map((h) => [h.hall_name, (h.open_minutes / 60).toFixed(1),
+                                        (h.booked_minutes / 60).toFixed(1), h.bookings, `${h.occupancy_percent}%`]))),
+        el("section", { class: "card wide" }, el("h2", { text: t("perDay") }), barChart(takings.by_day)),
+        el("section", { class: "card wide" }, el("h2", { text: t("heatTitle") }),
+          occupancy.halls.map(heatMap))));
+  }
+
+  // --- problems -------------------------------------------------------------------------------
+  async function refreshBadge(data) {
+    const problems = data || (await call("GET", "/api/admin/problems")).data;
+    const badge = document.getElementById("problems-badge");
+    if (!badge || !problems || !problems.counts) return;
+    badge.textContent = problems.counts.total;
+    badge.hidden = !problems.counts.total;
+  }
+
+  async function renderProblems(r) {
+    const problems = await must("/api/admin/problems");
+    if (r.stale()) return;
+    refreshBadge(problems);
+    const canRole = state.me && state.me.role !== "viewer";
+    const eventRows = (items) => items.map((e) => [e.service, e.type, e.handler, e.attempts,
+      e.last_error, stamp(e.received_at),
+      e.booking_id ? el("a", { href: `#booking=${e.booking_id}`, text: e.booking_id.slice(0, 8) }) : "",
+      canRole ? el("button", { type: "button", class: "retry", "data-event-id": e.event_id, text: t("retry"),
+        onclick: async () => {
+          const answer = await call("POST", `/api/admin/problems/events/${e.service}/${e.event_id}/retry`);
+          await show();
+          notice(answer.status === 200 ? t("retried", { outcome: Object.values(answer.data.outcomes).join(", ") })
+                                      : t("refused", { reason: apiReason(answer.data) }));
+        } }) : ""]);
+    const eventHead = [t("service"), t("type"), t("handler"), t("attempts"), t("error"), t("at"), "", ""];
+    app.replaceChildren(el("h1", { text: t("problems") }),
+      problems.unavailable.length ? el("p", { class: "error", text: t("unavailable", { names: problems.unavailable.join(", ") }) }) : null,
+      problems.counts.total ? null : el("p", { id: "no-problems", text: t("noProblems") }),
+      el("h2", { text: t("deadEvents") }), el("div", { id: "dead-events" }, table(eventHead, eventRows(problems.dead_events))),
+      el("h2", { text: t("failedEvents") }), table(eventHead, eventRows(problems.failed_events)),
+      el("h2", { text: t("pendingPayments") }),
+      table([t("created"), t("provider"), t("kind"), t("amount"), t("statusLabel"), ""],
+        problems.pending_payments.map((p) => [stamp(p.created_at), p.gateway, p.kind, money(p.amount), p.status,
+          el("a", { href: `#booking=${p.booking_id}`, text: p.booking_id.slice(0, 8) })])),
+      el("h2", { text: t("failedRefunds") }),
+      table([t("created"), t("provider"), t("amount"), t("reason"), t("error"), ""],
+        problems.failed_refunds.map((f) => [stamp(f.created_at), f.gateway, money(f.amount), f.reason, f.error,
+          el("a", { href: `#booking=${f.booking_id}`, text: String(f.booking_id).slice(0, 8) })])),
+      el("h2", { text: t("failedNotifications") }),
+      table([t("created"), t("channel"), t("recipient"), t("template"), t("error"), ""],
+        problems.failed_notifications.map((n) => [stamp(n.created_at), n.channel, n.recipient, n.template, n.last_error,
+          n.booking_id ? el("a", { href: `#booking=${n.booking_id}`, text: n.booking_id.slice(0, 8) }) : ""])));
   }
 
   // --- live updates -------------------------------------------------------------------------
@@ -564,7 +738,7 @@
     const onEvent = (event) => {
       const payload = JSON.parse(event.data).payload || {};
       const r = state.route;
-      if (!r || (r.view === "booking" && payload.booking_id !== r.id) || r.view === "audit") return;
+      if (!r || (r.view === "booking" && payload.booking_id !== r.id) || r.view !== "day" && r.view !== "week" && r.view !== "booking") return;
       clearTimeout(refreshTimer);
       refreshTimer = setTimeout(() => { if (!dialog.open) show(); }, 250);
     };
@@ -592,16 +766,23 @@
   async function show() {
     const mine = ++showing;
     const r = state.route = route();
+    r.stale = () => mine !== showing;   // a later show() began: this one must not paint
     for (const link of document.querySelectorAll("#menu a")) {
-      link.classList.toggle("active", link.getAttribute("href") === (r.view === "audit" ? "#audit" : "#day"));
+      const current = ["audit", "reports", "problems"].includes(r.view) ? `#${r.view}` : "#day";
+      link.classList.toggle("active", link.getAttribute("href") === current);
     }
     try {
       if (r.view === "booking") await renderBooking(r);
-      else if (r.view === "audit") await renderAudit();
+      else if (r.view === "audit") await renderAudit(r);
+      else if (r.view === "reports") await renderReports(r);
+      else if (r.view === "problems") await renderProblems(r);
       else if (r.view === "week") await renderWeek(r);
       else await renderDay(r);
     } catch (error) {
-      if (mine === showing) app.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
+      if (mine !== showing) return;
+      app.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
+      // A service that stumbled (busy, restarting) is asked again, while this is still shown.
+      setTimeout(() => { if (mine === showing && !dialog.open) show(); }, 3000);
     }
   }
 
@@ -625,6 +806,7 @@
     state.me = session.data.operator;
     document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
     document.getElementById("menu").hidden = false;
+    if (state.me.role !== "owner") document.querySelector('#menu a[href="#reports"]').hidden = true;
     const signOut = document.getElementById("sign-out");
     signOut.hidden = false;
     signOut.addEventListener("click", async () => {
@@ -634,6 +816,8 @@
     window.addEventListener("hashchange", show);
     connectLive();
     setInterval(tick, 1000);
+    refreshBadge();
+    setInterval(refreshBadge, 60000);
     await show();
   }
 

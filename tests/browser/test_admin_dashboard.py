@@ -11,7 +11,8 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.integration.integration_flow import make_hall
+from tests.conftest import ADMIN_TOKEN
+from tests.integration.integration_flow import make_hall, plant_dead_event
 from tests.amqp import rpc_client
 
 PASSWORD = "the desk's long password"
@@ -62,6 +63,7 @@ def dashboard(chromium, system, manager, request):
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("#who")).to_contain_text(manager)
+    expect(page.locator("#schedule-title")).to_be_visible()
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -151,3 +153,51 @@ def test_an_action_the_api_refuses_shows_its_reason_in_words(dashboard, api, hal
     dashboard.click("#dialog-ok")
     expect(dashboard.locator("#dialog .error")).not_to_be_empty()
     expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
+
+
+@pytest.fixture
+def owner_dashboard(chromium, system, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800},
+                                   base_url=system.base_url)
+    page = context.new_page()
+    page.goto("/admin/sign-in")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button[type=submit]")
+    expect(page.locator("#who")).to_contain_text("owner")
+    expect(page.locator("#schedule-title")).to_be_visible()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"admin-{request.node.name}.png"),
+                        full_page=True)
+    context.close()
+
+
+def test_a_dead_event_is_retried_from_the_problems_page(owner_dashboard, databases):
+    envelope = plant_dead_event(databases["integration"], "planted in the browser test")
+    owner_dashboard.goto("/admin/#problems")
+    expect(owner_dashboard.locator("#problems-badge")).to_be_visible()
+    retry = owner_dashboard.locator(f'button.retry[data-event-id="{envelope["event_id"]}"]')
+    expect(retry).to_be_visible()
+    retry.click()
+    expect(owner_dashboard.locator("#notice")).to_contain_text("done")
+    expect(owner_dashboard.locator(f'[data-event-id="{envelope["event_id"]}"]')).to_have_count(0)
+
+
+def test_the_reports_page_draws_takings_and_occupancy_and_offers_the_csv(owner_dashboard,
+                                                                         api, hall):
+    booking = book(api, hall, "20:00", "22:00", "Report Chart")
+    assert api.post(f"/api/bookings/{booking['id']}/confirm", admin=True,
+                    json={}).status_code == 200
+    owner_dashboard.goto(f"/admin/#reports={DAY}/{DAY}")
+    expect(owner_dashboard.locator("#takings-chart rect.bar-in")).to_have_count(1)
+    heat = owner_dashboard.locator(f'svg[data-hall-id="{hall["id"]}"]')
+    weekday = date.fromisoformat(DAY).weekday()
+    expect(heat.locator(f'rect[data-cell="{weekday}:20"]')).to_have_attribute("data-percent",
+                                                                             "100")
+    with owner_dashboard.expect_download() as download:
+        owner_dashboard.click("#csv")
+    content = open(download.value.path(), encoding="utf-8").read()
+    assert booking["id"] in content and "Report Chart" in content
+    owner_dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-reports-1280.png"),
+                               full_page=True)

@@ -3,17 +3,13 @@ and its heat map, the bookings CSV, and a dead event planted in an inbox retried
 problems list. Every number is checked against what the test itself made happen."""
 import csv
 import io
-import json
-import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from contracts.events import make_envelope
 from tests.amqp import rpc_client, wait_until
-from tests.integration.integration_flow import MockProviderPayer, make_hall
+from tests.integration.integration_flow import MockProviderPayer, make_hall, plant_dead_event
 
 DAY = (date.today() + timedelta(days=20)).isoformat()
 
@@ -107,19 +103,7 @@ def test_reports_are_for_the_owner_and_need_a_sane_range(api):
 
 
 def test_a_dead_event_shows_on_problems_and_is_retried_from_there(api, databases):
-    envelope = make_envelope("booking", "booking.created", {
-        "booking_id": str(uuid.uuid4()), "hall_id": 1, "hall_name": "x", "status":
-        "pending_payment", "start": f"{DAY}T10:00:00+03:00", "end": f"{DAY}T11:00:00+03:00",
-        "price_total": 1, "prepayment_amount": 1, "amount_paid": 0, "currency": "RUB",
-        "customer": {"name": "planted"}})
-    engine = create_engine(databases["integration"])
-    with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO inbox (event_id, handler, type, source, envelope, status, attempts, "
-            "last_error) VALUES (:e, 'booking_created', 'booking.created', 'booking', "
-            "CAST(:env AS jsonb), 'dead', 8, 'RuntimeError: planted by the test')"),
-            {"e": envelope["event_id"], "env": json.dumps(envelope)})
-    engine.dispose()
+    envelope = plant_dead_event(databases["integration"], "planted by the test")
     problems = api.get("/api/admin/problems", admin=True).json()
     [dead] = [e for e in problems["dead_events"] if e["event_id"] == envelope["event_id"]]
     assert dead["service"] == "integration" and "planted" in dead["last_error"]

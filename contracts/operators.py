@@ -2,6 +2,9 @@
 (`integration`) and HTTP (`/api/admin/...`). Field names are public."""
 from marshmallow import Schema, fields, validate
 
+from contracts.booking import BookingSchema, CreateBookingSchema
+from contracts.payments import GATEWAYS, CreatedPaymentSchema
+
 # owner: everything (halls, tariffs, reports, operators); manager: bookings, desk payments,
 # cancellations, refunds up to OPERATORS.manager_refund_limit; viewer: reads only.
 ROLES = ("owner", "manager", "viewer")
@@ -78,3 +81,21 @@ class AuditEntrySchema(Schema):
 class AuditPageSchema(Schema):
     items = fields.List(fields.Nested(AuditEntrySchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class PhoneBookingSchema(CreateBookingSchema):
+    """A booking an operator takes by phone: held like any other; with payment=link the
+    customer is sent a payment link through their channels (e-mail, Telegram)."""
+    payment = fields.String(required=True, validate=validate.OneOf(("desk", "link")),
+                            metadata={"description": "desk: paid at the studio (the card's "
+                                                     "desk payment); link: a payment link"})
+    kind = fields.String(load_default="prepayment",
+                         validate=validate.OneOf(("prepayment", "full")))
+    gateway = fields.String(load_default="mock", validate=validate.OneOf(GATEWAYS))
+
+
+class PhoneBookingAnswerSchema(Schema):
+    booking = fields.Nested(BookingSchema)
+    payment = fields.Nested(CreatedPaymentSchema, allow_none=True)
+    sent_to = fields.List(fields.String(), metadata={
+        "description": "channels the payment link went to"})

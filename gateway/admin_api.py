@@ -1,14 +1,17 @@
 """The dashboard's own API: signing operators in and out, their accounts, the audit trail.
 Accounts, sessions and the trail live in `integration`; one RPC per endpoint."""
 from contracts.operators import (AuditPageSchema, AuditQuerySchema, CreateOperatorSchema,
-                                 OperatorSchema, SessionSchema, SignInSchema,
-                                 UpdateOperatorSchema)
+                                 OperatorSchema, PhoneBookingAnswerSchema, PhoneBookingSchema,
+                                 SessionSchema, SignInSchema, UpdateOperatorSchema)
 from gateway import auth as access
 from gateway.errors import MalformedBody, Unauthorized
 from gateway.http import api, json_response
 from services.common.errors import InvalidRequest
 
 TAG = "operators"
+PAYMENT_LINK_TEXT = ("Бронь {hall}, {when}. Оплатите {amount:.2f} ₽, чтобы подтвердить её: {url}\n"
+                     "Booking {hall}, {when}. Pay {amount:.2f} RUB to confirm it: {url}")
+LINK_CHANNELS = (("email", "email"), ("telegram", "telegram_chat_id"))
 
 
 def _session_answer(operator, session_token, expires_at):
@@ -104,3 +107,30 @@ class AdminApi:
                  "which address, under which request id; by booking or by operator")
     def audit_trail(self, request, query):
         return self.integration.list_audit(**query)
+
+    @api("POST", "/api/admin/bookings", tag=TAG, auth="admin", body=PhoneBookingSchema,
+         response=PhoneBookingAnswerSchema, status=201, errors=[404, 409],
+         summary="A booking taken by phone: held like any other; payment=link also starts a "
+                 "payment and sends its link to the customer's e-mail and Telegram. An "
+                 "Idempotency-Key header makes the link's payment and messages one")
+    def phone_booking(self, request, body):
+        fields = ("hall_id", "start", "end", "customer", "comment")
+        booking = self.booking.create_booking({k: body[k] for k in fields if k in body})
+        booking.pop("access_token", None)   # the customer gets a link, not the token
+        if body["payment"] == "desk":
+            return {"booking": booking, "payment": None, "sent_to": []}
+        key = request.headers.get("Idempotency-Key") or booking["id"]
+        payment = self.payments.create_payment(booking["id"], body["kind"], body["gateway"],
+                                                idempotency_key=f"phone-{key}")
+        text = PAYMENT_LINK_TEXT.format(
+            hall=booking["hall_name"], when=f"{booking['start'][:16].replace('T', ' ')}",
+            amount=payment["amount"] / 100, url=payment["confirmation_url"])
+        sent_to = []
+        for channel, field in LINK_CHANNELS:
+            recipient = (booking.get("customer") or {}).get(field)
+            if recipient:
+                self.notifications.send(channel=channel, recipient=str(recipient), text=text,
+                                        booking_id=booking["id"],
+                                        request_id=f"phone-link-{key}-{channel}")
+                sent_to.append(channel)
+        return {"booking": booking, "payment": payment, "sent_to": sent_to}

@@ -158,9 +158,10 @@ def _audit(service, request, operator, action, path_values, body, result, outcom
     (or refused) by then: a trail that cannot be written is logged, not turned into an error
     on a change that happened."""
     answer = result[1] if isinstance(result, tuple) else result
-    booking_id = path_values.get("booking_id") or (
-        answer.get("booking_id") if isinstance(answer, dict) else None) or (
-        body.get("booking_id") if isinstance(body, dict) else None)
+    answer = answer if isinstance(answer, dict) else {}
+    booking_id = (path_values.get("booking_id") or answer.get("booking_id")
+                  or (answer.get("booking") or {}).get("id")
+                  or (body.get("booking_id") if isinstance(body, dict) else None))
     target = ", ".join(f"{key}={value}" for key, value in path_values.items()) or None
     entry = {"operator": operator.name, "role": operator.role, "action": action,
              "target": target, "booking_id": booking_id,

@@ -63,6 +63,10 @@
       failedNotifications: "Неотправленные уведомления", retry: "Повторить",
       service: "Сервис", handler: "Обработчик", attempts: "Попыток", noProblems: "Проблем нет.",
       unavailable: "Не ответили: {names}", retried: "Повторено: {outcome}",
+      newBooking: "Новая бронь по телефону: {hall}, {day}", start: "Начало", hours: "Часов",
+      payHow: "Оплата", payDesk: "В студии (на кассе)", payLink: "Отправить ссылку на оплату",
+      payWhat: "Сколько", payPrepayment: "Предоплата", payFull: "Всё сразу",
+      linkSent: "Ссылка на оплату отправлена: {channels}.",
     },
     en: {
       brand: "Studio", schedule: "Schedule", audit: "Log", signOut: "Sign out",
@@ -111,6 +115,10 @@
       failedNotifications: "Failed notifications", retry: "Retry",
       service: "Service", handler: "Handler", attempts: "Tries", noProblems: "No problems.",
       unavailable: "Did not answer: {names}", retried: "Retried: {outcome}",
+      newBooking: "New booking by phone: {hall}, {day}", start: "Start", hours: "Hours",
+      payHow: "Payment", payDesk: "At the studio (desk)", payLink: "Send a payment link",
+      payWhat: "How much", payPrepayment: "Prepayment", payFull: "Everything",
+      linkSent: "Payment link sent: {channels}.",
     },
   };
   let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
@@ -359,6 +367,15 @@
         col.append(el("div", { class: (from + i * ROW_MINUTES) % 60 === 0 ? "row hour" : "row" }));
       }
       for (const booking of bookings.filter(column.has)) col.append(block(booking, from));
+      if (column.slot && state.me && state.me.role !== "viewer") {
+        col.addEventListener("click", (event) => {
+          if (event.target.closest(".block")) return;
+          const row = event.target.closest(".row");
+          if (!row) return;
+          const index = Array.prototype.indexOf.call(col.querySelectorAll(".row"), row);
+          newBooking(column.slot, from + index * ROW_MINUTES);
+        });
+      }
       node.append(col);
     }
     return node;
@@ -392,6 +409,7 @@
       label: el("button", { type: "button", title: t("week"),
                             onclick: () => go(`#week=${hall.id}/${r.day}`), text: hall.name }),
       has: (b) => b.hall_id === hall.id,
+      slot: { hall, day: r.day },
     }));
     app.replaceChildren(toolbar, grid(columns, bookings));
   }
@@ -402,7 +420,7 @@
       must("/api/halls"),
       allPages(`/api/bookings?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}&limit=200`)]);
     if (r.stale()) return;
-    const hall = halls.find((h) => h.id === r.hallId) || { name: `#${r.hallId}` };
+    const hall = halls.find((h) => h.id === r.hallId) || { id: r.hallId, name: `#${r.hallId}` };
     const toolbar = el("div", { class: "toolbar" },
       el("button", { type: "button", onclick: () => go(`#week=${r.hallId}/${addDays(monday, -7)}`), text: t("prev") }),
       el("button", { type: "button", onclick: () => go(`#day=${r.day}`), text: t("day") }),
@@ -413,7 +431,7 @@
       const day = addDays(monday, n);
       return { key: day, label: el("button", { type: "button", onclick: () => go(`#day=${day}`),
                                                text: `${t("weekdays")[n]} ${day.slice(8)}.${day.slice(5, 7)}` }),
-               has: (b) => localDay(b.start) === day };
+               has: (b) => localDay(b.start) === day, slot: { hall, day } };
     });
     app.replaceChildren(toolbar, grid(columns, bookings));
   }
@@ -582,6 +600,31 @@
         [t("at"), t("who"), "", t("what"), "", "", t("outcome"), t("ip"), t("requestId")]
           .map((h) => el("th", { text: h })))), rows), more);
     await load();
+  }
+
+  // --- a booking by phone --------------------------------------------------------------------
+  function newBooking(slot, minute) {
+    ask(t("newBooking", { hall: slot.hall.name, day: slot.day }), [
+      { name: "start", label: t("start"), type: "time", value: clockOf(minute) },
+      { name: "hours", label: t("hours"), options: [1, 2, 3, 4, 5, 6, 8].map((h) => [String(h), String(h)]) },
+      { name: "name", label: t("customer") }, { name: "phone", label: t("phone"), type: "tel" },
+      { name: "email", label: t("email"), type: "email" }, { name: "telegram", label: t("telegram") },
+      { name: "payment", label: t("payHow"), options: [["desk", t("payDesk")], ["link", t("payLink")]] },
+      { name: "kind", label: t("payWhat"), options: [["prepayment", t("payPrepayment")], ["full", t("payFull")]] },
+    ], async (v) => {
+      const start = minutesOf(v.start), end = Math.min(start + Number(v.hours) * 60, 24 * 60);
+      const answer = await call("POST", "/api/admin/bookings", { body: {
+        hall_id: slot.hall.id, start: `${slot.day}T${clockOf(start)}`,
+        end: end === 24 * 60 ? `${addDays(slot.day, 1)}T00:00` : `${slot.day}T${clockOf(end)}`,
+        customer: { name: v.name, phone: v.phone, email: v.email || null,
+                    telegram_chat_id: v.telegram || null },
+        payment: v.payment, kind: v.kind } });
+      if (answer.status === 201) {
+        if (answer.data.sent_to.length) answer.message = t("linkSent", { channels: answer.data.sent_to.join(", ") });
+        window.location.hash = `#booking=${answer.data.booking.id}`;
+      }
+      return answer;
+    });
   }
 
   // --- reports ------------------------------------------------------------------------------

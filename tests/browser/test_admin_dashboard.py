@@ -201,3 +201,15 @@ def test_the_reports_page_draws_takings_and_occupancy_and_offers_the_csv(owner_d
     assert booking["id"] in content and "Report Chart" in content
     owner_dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-reports-1280.png"),
                                full_page=True)
+
+
+def test_a_booking_by_phone_is_made_from_a_free_slot_of_the_schedule(dashboard, api, hall):
+    dashboard.goto(f"/admin/#day={DAY}")
+    column = dashboard.locator(f'.column[data-column="{hall["id"]}"]')
+    column.locator(".row").nth(4 * 12 - 4 * 9).click()      # 12:00 on a grid from 09:00
+    expect(dashboard.locator("#f-start")).to_have_value("12:00")
+    dashboard.fill("#f-name", "Звонок Browser")
+    dashboard.fill("#f-phone", "+7 916 777-66-55")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
+    expect(dashboard.locator(".facts")).to_contain_text("Звонок Browser")

@@ -117,3 +117,34 @@ def test_a_dead_event_shows_on_problems_and_is_retried_from_there(api, databases
     again = api.post(f"/api/admin/problems/events/integration/{envelope['event_id']}/retry",
                      admin=True)
     assert again.status_code == 404
+
+
+def test_a_phone_booking_with_a_payment_link_sends_the_link_to_the_customer(api, rpc):
+    hall = make_hall(rpc)
+    answer = api.post("/api/admin/bookings", admin=True, headers={"Idempotency-Key": "ph-1"},
+                      json={"hall_id": hall["id"], "start": f"{DAY}T11:00",
+                            "end": f"{DAY}T13:00", "payment": "link", "kind": "full",
+                            "customer": {"name": "По телефону", "phone": "+7 916 555-44-33",
+                                         "email": "phone@example.com"}})
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert "access_token" not in made["booking"] and made["sent_to"] == ["email"]
+    assert made["payment"]["amount"] == made["booking"]["price_total"]
+    notes = api.get("/api/notifications", admin=True,
+                    params={"booking_id": made["booking"]["id"]}).json()["items"]
+    [link] = [n for n in notes if n["channel"] == "email" and n["template"] == "free_text"]
+    assert link["recipient"] == "phone@example.com"
+    assert made["payment"]["confirmation_url"] in link["text"]
+    trail = api.get("/api/admin/audit", admin=True,
+                    params={"booking_id": made["booking"]["id"]}).json()["items"]
+    assert [e["action"] for e in trail] == ["phone_booking"]
+
+
+def test_a_phone_booking_paid_at_the_desk_is_only_held(api, rpc):
+    hall = make_hall(rpc)
+    answer = api.post("/api/admin/bookings", admin=True, json={
+        "hall_id": hall["id"], "start": f"{DAY}T15:00", "end": f"{DAY}T16:00",
+        "payment": "desk", "customer": {"name": "Desk", "phone": "+7 916 555-44-34"}})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["payment"] is None
+    assert answer.json()["booking"]["status"] == "pending_payment"

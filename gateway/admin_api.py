@@ -6,7 +6,7 @@ from contracts.operators import (AuditPageSchema, AuditQuerySchema, CreateOperat
 from gateway import auth as access
 from gateway.errors import MalformedBody, Unauthorized
 from gateway.http import api, json_response
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 
 TAG = "operators"
 PAYMENT_LINK_TEXT = ("Бронь {hall}, {when}. Оплатите {amount:.2f} ₽, чтобы подтвердить её: {url}\n"

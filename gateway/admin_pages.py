@@ -12,7 +12,7 @@ from gateway import auth as access
 from gateway.http import api
 from gateway.live import EVERY_BOOKING, EventStream, stream_response_environ
 from gateway.pages import PAGE_HEADERS, TEMPLATES, page, static_url
-from services.integration.exceptions import SessionEnded
+from contracts.errors.integration import SessionEnded
 
 SIGN_IN_PATH = "/admin/sign-in"
 

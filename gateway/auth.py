@@ -11,9 +11,9 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
+from contracts.errors.base import AccessDenied
 from contracts.operators import TOKEN_OPERATOR, role_allows
 from gateway.errors import CsrfRefused, Unauthorized
-from services.common.errors import AccessDenied
 
 DEFAULT_ADMIN_TOKEN = "change-me-admin-token"
 SESSION_COOKIE = "studio_session"

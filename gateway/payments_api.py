@@ -9,7 +9,7 @@ from contracts.payments import (CreatedPaymentSchema, CreatePaymentSchema,
                                 RefundRequestSchema, RefundResultSchema)
 from gateway import auth as access
 from gateway.http import api
-from services.common.errors import AccessDenied
+from contracts.errors.base import AccessDenied
 from gateway.mock_checkout import MockCheckoutPages
 
 TAG = "payments"

@@ -12,7 +12,7 @@ from contracts.reports import (CONSUMERS, OccupancySchema, ProblemsSchema, Repor
                                RetryOutcomeSchema, TakingsSchema)
 from gateway.errors import RouteNotFound
 from gateway.http import api
-from services.common.errors import ServiceUnavailable
+from contracts.errors.base import ServiceUnavailable
 
 TAG = "reports"
 CSV_COLUMNS = ("id", "hall", "start_at", "end_at", "status", "customer_name", "phone", "email",

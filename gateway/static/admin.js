@@ -401,7 +401,7 @@
       el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, -1)}`), text: t("prev") }),
       el("button", { type: "button", onclick: () => go(`#day=${studioToday()}`), text: t("today") }),
       el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, 1)}`), text: t("next") }),
-      el("span", { class: "title", id: "schedule-title", text: dayLabel(r.day) }),
+      el("span", { class: "title", id: "schedule-title", "data-day": r.day, text: dayLabel(r.day) }),
       liveBadge(), legend());
     if (!halls.length) { app.replaceChildren(toolbar, el("p", { text: t("noHalls") })); return; }
     const columns = halls.map((hall) => ({

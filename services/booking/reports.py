@@ -4,7 +4,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, text
 
+from contracts.reports import ReportQuerySchema
 from services.booking import store
+from services.common.input import load
 
 # Time that counts as taken: bookings that happen (or happened), not holds or cancellations.
 OCCUPYING = ("confirmed", "completed")
@@ -29,6 +31,12 @@ _HEAT = text("""
     GROUP BY 1, 2, 3""").bindparams(bindparam("occupying", expanding=True))
 
 
+def _days(date_from, date_to):
+    """The range as dates, checked by the contract (YYYY-MM-DD, in order, at most a year)."""
+    query = load(ReportQuerySchema, {"date_from": str(date_from), "date_to": str(date_to)})
+    return query["date_from"], query["date_to"]
+
+
 def _span(rules, date_from, date_to):
     start = datetime.combine(date_from, datetime.min.time(), rules.tz)
     end = datetime.combine(date_to + timedelta(days=1), datetime.min.time(), rules.tz)
@@ -39,6 +47,7 @@ def occupancy(session, rules, date_from, date_to):
     """Per hall: open minutes (its opening hours over the days), booked minutes (confirmed
     and completed bookings), bookings, and occupancy in %; plus the weekday x hour heat map
     of booked quarter hours per hall, each cell in % of that hour's quarters in the range."""
+    date_from, date_to = _days(date_from, date_to)
     start, end = _span(rules, date_from, date_to)
     args = {"start": start, "end": end, "occupying": list(OCCUPYING), "tz": rules.timezone}
     booked = {row.hall_id: row for row in session.execute(_BOOKED_MINUTES, args)}
@@ -84,6 +93,7 @@ def halls_of(session, booking_ids):
 def export_rows(session, rules, date_from, date_to):
     """Bookings starting in the range, by start, as flat rows for a CSV (at most
     EXPORT_LIMIT)."""
+    date_from, date_to = _days(date_from, date_to)
     start, end = _span(rules, date_from, date_to)
     rows = session.execute(text("""
         SELECT b.id::text AS id, h.name AS hall, b.start_at, b.end_at, b.status,

@@ -14,14 +14,14 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from marshmallow import ValidationError
 from sqlalchemy import func, select, text, update
 
 from contracts.operators import (TOKEN_OPERATOR, AuditQuerySchema, CreateOperatorSchema,
                                  UpdateOperatorSchema)
-from services.common.errors import InvalidRequest
-from services.integration.exceptions import (OperatorExists, OperatorNotFound, SessionEnded,
+from contracts.errors.base import InvalidRequest
+from contracts.errors.integration import (OperatorExists, OperatorNotFound, SessionEnded,
                                              SignInRefused, TooManySignInAttempts)
+from services.common.input import load
 from services.integration.models import AuditRow, OperatorRow, OperatorSessionRow
 
 HASHER = PasswordHasher()   # argon2id, RFC 9106 low-memory profile
@@ -46,13 +46,6 @@ class Settings:
                    max_failures=int(section["sign_in_max_failures"]),
                    max_failures_per_address=int(section["sign_in_max_failures_per_address"]),
                    failure_window=timedelta(minutes=int(section["sign_in_window_minutes"])))
-
-
-def _load(schema_cls, data):
-    try:
-        return schema_cls().load(data or {})
-    except ValidationError as exc:
-        raise InvalidRequest("Some fields are invalid.", exc.messages)
 
 
 def token_hash(token):
@@ -86,7 +79,7 @@ def list_operators(session):
 def create_operator(session, data):
     """A new operator. Safe to repeat: the same name, role and password answer the first
     account; another role or password for a taken name is OperatorExists."""
-    data = _load(CreateOperatorSchema, data)
+    data = load(CreateOperatorSchema, data)
     if data["name"] == TOKEN_OPERATOR:
         raise InvalidRequest("This name is the machine token's.",
                              {"name": ["reserved for the machine token"]})
@@ -109,7 +102,7 @@ def create_operator(session, data):
 def update_operator(session, name, changes, now):
     """Change an operator's role, password or active flag. A new password or deactivation
     ends the operator's open sessions."""
-    changes = _load(UpdateOperatorSchema, changes)
+    changes = load(UpdateOperatorSchema, changes)
     row = _operator_row(session, name, for_update=True)
     if "role" in changes:
         row.role = changes["role"]
@@ -254,7 +247,7 @@ def audit_view(row):
 
 def list_audit(session, filters):
     """{items, next_cursor}: the audit trail newest first, by booking and by operator."""
-    filters = _load(AuditQuerySchema, filters)
+    filters = load(AuditQuerySchema, filters)
     query = select(AuditRow).order_by(AuditRow.id.desc())
     if "booking_id" in filters:
         query = query.where(AuditRow.booking_id == filters["booking_id"])

@@ -2,18 +2,24 @@
 notifications goes into the integration log; payments confirm bookings and cancellations
 refund payments; operators search the log and retry what failed."""
 import logging
-from datetime import datetime, timezone
 
 import eventlet
 from nameko.timer import timer
 
-# Imported so that their errors arrive from RPC as their own types (SlotTaken, ...).
-import services.booking.exceptions  # noqa: F401
-import services.payments.exceptions  # noqa: F401
+from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
-                                   on_event, process_event)
+from services.common.inbox import (
+    DEAD,
+    DONE,
+    FAILED,
+    Inbox,
+    ReliableConsumer,
+    _InboxRunner,
+    on_event,
+    process_event,
+)
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
 from services.integration import operations, operators
@@ -83,10 +89,6 @@ class AdminToken(Config):
 
     def build(self, config):
         return str(config.get("ADMIN_TOKEN") or "")
-
-
-def now():
-    return datetime.now(timezone.utc)
 
 
 class IntegrationService(Pingable, ReliableConsumer):
@@ -164,10 +166,8 @@ class IntegrationService(Pingable, ReliableConsumer):
         Pass next_cursor on for the next page. Each item: event_id, type, version, source,
         occurred_at, received_at, booking_id, payment_id, payload, status, reaction, outcome,
         attempts. Reads only."""
-        filters = {k: v for k, v in dict(
-            type=type, booking_id=booking_id, payment_id=payment_id, source=source,
-            since=since, until=until, status=status, cursor=cursor, limit=limit).items()
-            if v is not None}
+        filters = given(type=type, booking_id=booking_id, payment_id=payment_id, source=source,
+                        since=since, until=until, status=status, cursor=cursor, limit=limit)
         with self.db.get_session() as session:
             return operations.list_events(session, filters)
 
@@ -254,8 +254,7 @@ class IntegrationService(Pingable, ReliableConsumer):
     @rpc
     def list_audit(self, booking_id=None, operator=None, cursor=None, limit=50):
         """{items, next_cursor}: the audit trail newest first, by booking or operator."""
-        filters = {k: v for k, v in dict(booking_id=booking_id, operator=operator,
-                                         cursor=cursor, limit=limit).items() if v is not None}
+        filters = given(booking_id=booking_id, operator=operator, cursor=cursor, limit=limit)
         with self.db.get_session() as session:
             return operators.list_audit(session, filters)
 

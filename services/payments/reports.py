@@ -1,6 +1,6 @@
 """What operators read about money, aggregated in SQL: takings by day, provider and booking,
 and the payments and refunds that need a person (pending too long, refunds that failed)."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, text
 
@@ -33,6 +33,7 @@ _TAKINGS = text("""
 def takings(session, start, end, tz_name):
     """Money in and refunds out per (local day, provider, booking) in [start, end): rows
     {day, provider, booking_id, money_in, refunds, payments, refund_count}, in kopecks."""
+    start, end = datetime.fromisoformat(start), datetime.fromisoformat(end)
     rows = session.execute(_TAKINGS, {"tz": tz_name, "paid": list(MONEY_IN), "start": start, "end": end}).mappings()
     return [{**row, "day": row["day"].isoformat(), "booking_id": str(row["booking_id"]),
              "money_in": int(row["money_in"]), "refunds": int(row["refunds"])}

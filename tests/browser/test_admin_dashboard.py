@@ -205,6 +205,7 @@ def test_the_reports_page_draws_takings_and_occupancy_and_offers_the_csv(owner_d
 
 def test_a_booking_by_phone_is_made_from_a_free_slot_of_the_schedule(dashboard, api, hall):
     dashboard.goto(f"/admin/#day={DAY}")
+    expect(dashboard.locator("#schedule-title")).to_have_attribute("data-day", DAY)
     column = dashboard.locator(f'.column[data-column="{hall["id"]}"]')
     column.locator(".row").nth(4 * 12 - 4 * 9).click()      # 12:00 on a grid from 09:00
     expect(dashboard.locator("#f-start")).to_have_value("12:00")

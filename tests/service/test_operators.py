@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 from services.integration import operators
-from services.integration.exceptions import (OperatorExists, SessionEnded, SignInRefused,
+from contracts.errors.integration import (OperatorExists, SessionEnded, SignInRefused,
                                              TooManySignInAttempts)
 
 SETTINGS = operators.Settings(session_idle=timedelta(minutes=30),

@@ -15,6 +15,7 @@ from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.pages import BookingPages
+from gateway.halls_api import HallsApi
 from gateway.payments_api import PaymentsApi
 from gateway.reports_api import ReportsApi
 from services.common.config import Config
@@ -52,7 +53,7 @@ class DashboardSettings(Config):
 
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     BookingPages, AdminApi, AdminPages, ReportsApi):
+                     BookingPages, AdminApi, AdminPages, ReportsApi, HallsApi):
     name = "gateway"
 
     admin_token = AdminToken()

@@ -67,6 +67,14 @@
       payHow: "Оплата", payDesk: "В студии (на кассе)", payLink: "Отправить ссылку на оплату",
       payWhat: "Сколько", payPrepayment: "Предоплата", payFull: "Всё сразу",
       linkSent: "Ссылка на оплату отправлена: {channels}.",
+      closed: "закрыто", halls: "Залы", newHall: "Новый зал", edit: "Изменить", hallName: "Название",
+      description: "Описание", capacity: "Вместимость", bufferMin: "Уборка после брони, мин",
+      opens: "Открывается", closes: "Закрывается", basePrice: "Цена часа, ₽",
+      rules: "Особые цены", addRule: "Добавить правило", remove: "Убрать", rulePrice: "₽/ч",
+      preview: "Показать цены на неделе", save: "Сохранить", deactivate: "Закрыть для броней",
+      activate: "Открыть для броней", active: "Принимает брони", inactive: "Не принимает",
+      saveQ: "Сохранить зал? Существующие брони сохраняют свою цену.", saved: "Зал сохранён.",
+      deactivateQ: "Закрыть зал для новых броней? Существующие брони останутся.",
     },
     en: {
       brand: "Studio", schedule: "Schedule", audit: "Log", signOut: "Sign out",
@@ -119,6 +127,14 @@
       payHow: "Payment", payDesk: "At the studio (desk)", payLink: "Send a payment link",
       payWhat: "How much", payPrepayment: "Prepayment", payFull: "Everything",
       linkSent: "Payment link sent: {channels}.",
+      closed: "closed", halls: "Halls", newHall: "New hall", edit: "Edit", hallName: "Name",
+      description: "Description", capacity: "Capacity", bufferMin: "Cleaning after a booking, min",
+      opens: "Opens", closes: "Closes", basePrice: "Hourly price, ₽",
+      rules: "Special prices", addRule: "Add a rule", remove: "Remove", rulePrice: "₽/h",
+      preview: "Preview the week's prices", save: "Save", deactivate: "Stop taking bookings",
+      activate: "Take bookings again", active: "Takes bookings", inactive: "Closed",
+      saveQ: "Save the hall? Existing bookings keep their price.", saved: "Hall saved.",
+      deactivateQ: "Stop new bookings for this hall? Existing bookings stay.",
     },
   };
   let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
@@ -302,6 +318,7 @@
     if (name === "booking" && value) return { view: "booking", id: value };
     if (name === "audit") return { view: "audit" };
     if (name === "problems") return { view: "problems" };
+    if (name === "halls") return { view: "halls", id: value };
     if (name === "reports") {
       const [from, to] = value.split("/");
       return { view: "reports", from, to };
@@ -627,6 +644,99 @@
     });
   }
 
+  // --- halls and tariffs ----------------------------------------------------------------------
+  const WEEKDAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+  function ruleRow(rule) {
+    const row = el("div", { class: "rule" },
+      WEEKDAY_NAMES.map((_, wd) => el("label", {},
+        el("input", { type: "checkbox", name: "wd", value: wd, checked: rule.weekdays.includes(wd) }), t("weekdays")[wd])),
+      el("input", { type: "time", name: "start", value: rule.start, step: 900, "aria-label": t("opens") }),
+      el("input", { type: "time", name: "end", value: rule.end === "24:00" ? "00:00" : rule.end, step: 900, "aria-label": t("closes") }),
+      el("input", { type: "number", name: "price", min: 0, step: 1, value: rule.hourly_price / 100, "aria-label": t("rulePrice") }),
+      t("rulePrice"),
+      el("button", { type: "button", text: t("remove"), onclick: () => row.remove() }));
+    return row;
+  }
+
+  function hallFromForm(form) {
+    const v = (name) => form.querySelector(`[name=${name}]`).value;
+    const rules = Array.from(form.querySelectorAll(".rule")).map((row) => ({
+      weekdays: Array.from(row.querySelectorAll("[name=wd]:checked")).map((box) => Number(box.value)),
+      start: row.querySelector("[name=start]").value,
+      end: row.querySelector("[name=end]").value === "00:00" ? "24:00" : row.querySelector("[name=end]").value,
+      hourly_price: kopecks(row.querySelector("[name=price]").value) }));
+    return {
+      name: v("name"), description: v("description"), capacity: Number(v("capacity")),
+      buffer_minutes: Number(v("buffer")),
+      opening_hours: { default: [v("opens"), v("closes") === "00:00" ? "24:00" : v("closes")] },
+      tariff: { hourly_price: kopecks(v("price")), rules } };
+  }
+
+  function previewGrid(week, base) {
+    return el("div", { class: "preview", id: "price-preview" }, week.map((day) =>
+      el("div", { class: "day", "data-weekday": day.weekday }, el("strong", { text: t("weekdays")[day.weekday] }),
+        day.open ? day.prices.map((run) => el("div", { class: run.hourly_price > base ? "run dearer" : "run",
+                                                        "data-price": run.hourly_price },
+          el("span", { text: `${run.start}–${run.end}` }), el("span", { text: money(run.hourly_price) })))
+          : el("div", { class: "muted", text: t("closed") || "—" }))));
+  }
+
+  async function renderHalls(r) {
+    const halls = await must("/api/admin/halls");
+    if (r.stale()) return;
+    const editing = r.id === "new" ? null : halls.find((h) => String(h.id) === r.id);
+    const list = table([t("hallName"), t("capacity"), t("basePrice"), t("statusLabel"), ""],
+      halls.map((h) => [h.name, h.capacity, money(h.tariff.hourly_price), h.active ? t("active") : t("inactive"),
+        el("a", { href: `#halls=${h.id}`, class: "edit-hall", "data-hall-id": h.id, text: t("edit") })]));
+    const parts = [el("h1", { text: t("halls") }), el("div", { class: "toolbar" },
+      el("a", { href: "#halls=new", id: "new-hall", text: t("newHall") })), list];
+    if (r.id) {
+      const hall = editing || { name: "", description: "", capacity: 4, buffer_minutes: 15,
+                                opening_hours: null, tariff: { hourly_price: 200000, rules: [] } };
+      const hours = (hall.opening_hours && (hall.opening_hours.default || hall.opening_hours.mon)) || [cfg.opens, cfg.closes];
+      const rules = el("div", { id: "rules" }, (hall.tariff.rules || []).map(ruleRow));
+      const preview = el("div");
+      const form = el("form", { class: "card", id: "hall-form" },
+        el("h2", { text: editing ? hall.name : t("newHall") }),
+        el("div", { class: "hall-form" },
+          el("label", {}, t("hallName"), el("input", { name: "name", value: hall.name, required: true })),
+          el("label", {}, t("capacity"), el("input", { name: "capacity", type: "number", min: 1, value: hall.capacity })),
+          el("label", {}, t("bufferMin"), el("input", { name: "buffer", type: "number", min: 0, step: 5, value: hall.buffer_minutes })),
+          el("label", {}, t("basePrice"), el("input", { name: "price", type: "number", min: 0, value: hall.tariff.hourly_price / 100 })),
+          el("label", {}, t("opens"), el("input", { name: "opens", type: "time", step: 900, value: hours[0] })),
+          el("label", {}, t("closes"), el("input", { name: "closes", type: "time", step: 900, value: hours[1] === "24:00" ? "00:00" : hours[1] })),
+          el("label", { class: "wide" }, t("description"), el("textarea", { name: "description", rows: 2 }, hall.description || ""))),
+        el("h2", { text: t("rules") }), rules,
+        el("button", { type: "button", id: "add-rule", text: t("addRule"),
+          onclick: () => rules.append(ruleRow({ weekdays: [5, 6], start: cfg.opens, end: cfg.closes, hourly_price: hall.tariff.hourly_price })) }),
+        el("div", { class: "actions" },
+          el("button", { type: "button", id: "preview-prices", text: t("preview"), onclick: async () => {
+            const data = hallFromForm(form);
+            const answer = await call("POST", "/api/admin/halls/price-preview",
+                                      { body: { tariff: data.tariff, opening_hours: data.opening_hours } });
+            preview.replaceChildren(answer.status === 200 ? previewGrid(answer.data, data.tariff.hourly_price)
+              : el("p", { class: "error", role: "alert", text: apiReason(answer.data) }));
+          } }),
+          el("button", { type: "submit", class: "primary", id: "save-hall", text: t("save") }),
+          editing ? el("button", { type: "button", class: "danger", id: "toggle-hall",
+            text: hall.active ? t("deactivate") : t("activate"),
+            onclick: () => ask(t("deactivateQ"), [], (v) => call("PATCH", `/api/admin/halls/${hall.id}`, { body: { active: !hall.active } })) }) : null),
+        preview);
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        ask(t("saveQ"), [], async () => {
+          const answer = editing ? await call("PATCH", `/api/admin/halls/${hall.id}`, { body: hallFromForm(form) })
+                                 : await call("POST", "/api/admin/halls", { body: hallFromForm(form) });
+          if (answer.status < 300) { answer.message = t("saved"); window.location.hash = `#halls=${answer.data.id}`; }
+          return answer;
+        });
+      });
+      parts.push(form);
+    }
+    app.replaceChildren(...parts);
+  }
+
   // --- reports ------------------------------------------------------------------------------
   function moneyTable(rows, label, key) {
     return table([label, t("moneyIn"), t("refundsOut"), t("net")],
@@ -811,7 +921,7 @@
     const r = state.route = route();
     r.stale = () => mine !== showing;   // a later show() began: this one must not paint
     for (const link of document.querySelectorAll("#menu a")) {
-      const current = ["audit", "reports", "problems"].includes(r.view) ? `#${r.view}` : "#day";
+      const current = ["audit", "reports", "problems", "halls"].includes(r.view) ? `#${r.view}` : "#day";
       link.classList.toggle("active", link.getAttribute("href") === current);
     }
     try {
@@ -819,6 +929,7 @@
       else if (r.view === "audit") await renderAudit(r);
       else if (r.view === "reports") await renderReports(r);
       else if (r.view === "problems") await renderProblems(r);
+      else if (r.view === "halls") await renderHalls(r);
       else if (r.view === "week") await renderWeek(r);
       else await renderDay(r);
     } catch (error) {
@@ -849,7 +960,9 @@
     state.me = session.data.operator;
     document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
     document.getElementById("menu").hidden = false;
-    if (state.me.role !== "owner") document.querySelector('#menu a[href="#reports"]').hidden = true;
+    if (state.me.role !== "owner") {
+      for (const link of document.querySelectorAll('#menu a[href="#reports"], #menu a[href="#halls"]')) link.hidden = true;
+    }
     const signOut = document.getElementById("sign-out");
     signOut.hidden = false;
     signOut.addEventListener("click", async () => {

@@ -13,6 +13,7 @@ from services.booking import store
 from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff,
                                      check_booking_request, free_slots, quote)
 from services.booking.models import HallRow
+from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token
 from services.common.clock import iso
 from services.common.input import load
@@ -114,6 +115,15 @@ def list_halls(session, include_inactive=False, rules=None):
             view["opening_hours"] = store.hall_from_row(row).hours(rules).to_dict()
         views.append(view)
     return views
+
+
+def price_preview(rules, tariff, opening_hours=None):
+    try:
+        hours = (OpeningHours.parse(opening_hours, fallback=rules.opening_hours)
+                 if opening_hours else rules.opening_hours)
+        return price_week(Tariff.from_dict(tariff), hours, rules.slot_minutes)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest(f"The tariff is not valid: {exc}", {"tariff": [str(exc)]})
 
 
 def save_hall(session, data, hall_id=None):

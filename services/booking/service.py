@@ -131,6 +131,21 @@ class BookingService(Pingable):
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
                                              access_token, reason, self.link_secret)
 
+    @rpc
+    def list_hall_details(self):
+        """Every hall, inactive ones too, with its buffer, opening hours and whole tariff
+        (the halls editor)."""
+        with self.db.get_session() as session:
+            return [operations.hall_detail_view(row)
+                    for row in operations.store.list_hall_rows(session, include_inactive=True)]
+
+    @rpc
+    def price_preview(self, tariff, opening_hours=None):
+        """What a tariff (and opening hours; None: the studio's) would charge over a week,
+        before saving: [{weekday, open, prices: [{start, end, hourly_price}]}]. Raises
+        InvalidRequest for a tariff or hours create_hall would refuse. Reads nothing."""
+        return operations.price_preview(self.rules, tariff, opening_hours)
+
     # --- reports (operators) ---
     @rpc
     def occupancy_report(self, date_from, date_to):

@@ -214,3 +214,35 @@ def test_a_booking_by_phone_is_made_from_a_free_slot_of_the_schedule(dashboard, 
     dashboard.click("#dialog-ok")
     expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
     expect(dashboard.locator(".facts")).to_contain_text("Звонок Browser")
+
+
+def test_a_hall_made_with_a_weekend_tariff_is_previewed_and_offered_to_customers(
+        owner_dashboard, chromium, system, api):
+    name = f"Зал выходных {uuid.uuid4().hex[:6]}"
+    owner_dashboard.goto("/admin/#halls=new")
+    form = owner_dashboard.locator("#hall-form")
+    form.locator("[name=name]").fill(name)
+    form.locator("[name=price]").fill("2000")
+    owner_dashboard.click("#add-rule")
+    form.locator(".rule [name=price]").fill("3000")
+    owner_dashboard.click("#preview-prices")
+    saturday = owner_dashboard.locator('#price-preview .day[data-weekday="5"] .run')
+    expect(saturday).to_have_attribute("data-price", "300000")
+    expect(owner_dashboard.locator('#price-preview .day[data-weekday="0"] .run')
+           ).to_have_attribute("data-price", "200000")
+    owner_dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-halls-1280.png"),
+                               full_page=True)
+    owner_dashboard.click("#save-hall")
+    owner_dashboard.click("#dialog-ok")
+    expect(owner_dashboard.locator("#hall-form h2").first).to_have_text(name)
+    [hall] = [h for h in api.get("/api/halls").json() if h["name"] == name]
+    assert hall["hourly_price"] == 200000
+    assert hall["tariff_rules"] == [{"weekdays": [5, 6], "start": "09:00", "end": "22:00",
+                                     "hourly_price": 300000}]
+    customer = chromium.new_context(base_url=system.base_url)
+    try:
+        page = customer.new_page()
+        page.goto("/")
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    finally:
+        customer.close()

@@ -71,6 +71,7 @@ def admin_operations(api):
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             if op.get("security") and {"booking": []} not in op["security"]:
+                path = path.replace("{hall_id}", "1")
                 yield method.upper(), re.sub(r"{[a-z_]+}", str(uuid.uuid4()), path)
 
 

@@ -18,7 +18,7 @@ deps: $(STAMP)
 infra:
 	@scripts/ensure_infra.sh
 
-## Tools the tests use from Debian (chromium for the browser tests)
+## apt tools the tests use, installed only when missing (chromium: the browser tests)
 tools:
 	@scripts/ensure_tools.sh chromium
 

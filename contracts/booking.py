@@ -100,6 +100,9 @@ class BookingSchema(Schema):
     comment = fields.String(allow_none=True)
     refund_due = fields.Integer(allow_none=True)
     created_at = fields.String()
+    updated_at = fields.String()
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
 
 
 class CreatedBookingSchema(BookingSchema):
@@ -148,3 +151,14 @@ class BookingEventPayloadSchema(Schema):
     refund_due = fields.Integer()
     currency = fields.String(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
+    # Added within version 1: until when an unpaid booking's slot is held (null once paid).
+    hold_expires_at = fields.String(allow_none=True)
+    revision = fields.Integer(metadata={
+        "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
+
+
+class HallFeedTokenSchema(Schema):
+    hall_id = fields.Integer()
+    feed_token = fields.String(allow_none=True, metadata={
+        "description": "shown once; null when the feed is closed"})
+    feed_url = fields.String(metadata={"description": "the address to subscribe to"})

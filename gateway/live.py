@@ -16,12 +16,15 @@ how a closed connection is noticed. Caps per booking (429) and per process (503)
 """
 import collections
 import json
+import logging
 
 from eventlet.queue import Empty, LightQueue
-from nameko.events import BROADCAST, event_handler
-from nameko.extensions import DependencyProvider
+from nameko.events import BROADCAST, EventHandler
+from nameko.extensions import DependencyProvider, SharedExtension
 
 from gateway.errors import LiveStreamsFull, TooManyStreams
+
+log = logging.getLogger(__name__)
 
 # What the booking page shows as it happens.
 LIVE_EVENTS = (
@@ -159,29 +162,49 @@ class EventStream:
         self.hub.close(self.subscription)
 
 
-class LiveHub(DependencyProvider):
-    """This process's Hub (the same object for every worker and every stream)."""
+class LiveStreams(SharedExtension):
+    """This process's Hub and its settings: one per container, shared by the endpoints (as a
+    dependency) and the event handlers."""
 
     def setup(self):
-        settings = self.container.config["GATEWAY"]
-        self.secure_cookies = str(self.container.config.get("PUBLIC_URL", "")).startswith(
-            "https:")
+        config = self.container.config
+        settings = config["GATEWAY"]
+        self.secure_cookies = str(config.get("PUBLIC_URL", "")).startswith("https:")
         self.heartbeat_seconds = float(settings.get("live_heartbeat_seconds", 15))
         self.ticket_seconds = int(settings.get("live_ticket_seconds", 300))
         self.hub = Hub(int(settings.get("live_max_streams", 5000)),
                        int(settings.get("live_max_streams_per_booking", 8)),
                        int(settings.get("live_replay_events", 20)))
 
+
+class LiveHub(DependencyProvider):
+    streams = LiveStreams()
+
     def get_dependency(self, worker_ctx):
-        return self
+        return self.streams
+
+
+class LiveEventHandler(EventHandler):
+    """A broadcast handler that hands each event straight to the Hub, without a worker: the
+    fan-out is a few queue puts, and the gateway's workers stay free for HTTP."""
+
+    streams = LiveStreams()
+
+    def handle_message(self, body, message):
+        try:
+            self.streams.hub.publish(body)
+        except Exception:   # a malformed event must not stop the stream of the others
+            log.exception("live: could not fan out %r", body)
+        self.queue_consumer.ack_message(message)
 
 
 def live_events(method):
-    """Subscribe `method(self, envelope)` to every LIVE_EVENTS type with this process's own
-    queue: a broadcast, not a share of a pool, and nothing kept while no process listens."""
+    """Subscribe this process's own queue (exclusive, auto-delete: nothing is kept while no
+    process listens) to every LIVE_EVENTS type; the events go to the Hub. The method itself
+    is never called."""
     for source, event_type in LIVE_EVENTS:
-        method = event_handler(source, event_type, handler_type=BROADCAST,
-                               reliable_delivery=False)(method)
+        method = LiveEventHandler.decorator(source, event_type, handler_type=BROADCAST,
+                                            reliable_delivery=False)(method)
     return method
 
 

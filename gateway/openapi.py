@@ -22,8 +22,10 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
-    429: "Too many failed tries: `details.retry_after` says in how many seconds to try again",
-    503: "A service behind the gateway did not answer in time",
+    429: "Too many tries: failed sign-ins (`details.retry_after`: seconds to wait), or live "
+         "streams open for one booking",
+    503: "A service behind the gateway did not answer in time (or, for a live stream, this "
+         "gateway process holds as many as it may)",
 }
 
 
@@ -80,6 +82,9 @@ def _operation(route, path):
         schema = {"type": "array", "items": route.response} if route.many else route.response
         op["responses"][str(route.status)] = {
             "description": "OK", "content": {route.content_type: {"schema": schema}}}
+    elif route.content_type != "application/json":
+        op["responses"][str(route.status)] = {
+            "description": "OK", "content": {route.content_type: {"schema": {"type": "string"}}}}
     else:
         op["responses"][str(route.status)] = {"description": "OK"}
     codes = set(route.errors)

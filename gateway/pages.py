@@ -110,3 +110,8 @@ class BookingPages:
     @page("GET", "/static/<path:name>")
     def static(self, request, name):
         return static_file(request, name)
+
+    @page("GET", "/favicon.ico")
+    def favicon(self, request):
+        """Browsers ask for it on every page (the mock checkout has no icon of its own)."""
+        return static_file(request, "favicon.svg")

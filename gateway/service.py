@@ -10,6 +10,7 @@ from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
+from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
 from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
@@ -53,7 +54,7 @@ class DashboardSettings(Config):
 
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     BookingPages, AdminApi, AdminPages, ReportsApi, HallsApi):
+                     CalendarApi, BookingPages, AdminApi, AdminPages, ReportsApi, HallsApi):
     name = "gateway"
 
     admin_token = AdminToken()

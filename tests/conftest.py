@@ -22,6 +22,7 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)

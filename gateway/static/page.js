@@ -137,7 +137,7 @@
       else if (name === "dataset") Object.assign(node.dataset, value);
       else node.setAttribute(name, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : String(child));
     }
@@ -374,7 +374,7 @@
       el("button", { type: "button", class: "slot", "aria-label": label,
         "aria-pressed": selected ? "true" : "false", dataset: { start: slot.start },
         onclick: () => pickSlot(slot) },
-        differs ? el("span", { class: "price" }, money(hourly, book.hall.currency)) : ""));
+        differs && minute % 60 === 0 ? el("span", { class: "price" }, money(hourly, book.hall.currency)) : ""));
   }
 
   function calendarSection() {
@@ -636,11 +636,11 @@
       return renderMine();
     }
     mine.booking = data;
-    await lastPaymentOutcome();
     renderMine();
     const action = fragmentParams().get("do");
     if (action === "pay") payFromPage();
     if (action === "calendar") downloadCalendar();
+    // Listen first, then look: a payment that ends in between comes by the stream.
     connectLive();
     setInterval(tickHold, 1000);
   }
@@ -650,10 +650,11 @@
     const paymentId = sessionStorage.getItem("studio.payment." + cfg.bookingId);
     if (!paymentId) return;
     const { status, data } = await call("GET", "/api/payments/" + paymentId, { token: mine.token });
-    if (status !== 200) return;
+    if (status !== 200 || data.status === "pending") return;   // its end will be pushed
     if (data.status === "failed" || data.status === "canceled") note("paymentFailed");
     if (data.status === "succeeded" && mine.booking.status === "pending_payment") note("paymentSucceeded");
     sessionStorage.removeItem("studio.payment." + cfg.bookingId);
+    renderMine();
   }
 
   function note(key, vars) {
@@ -672,7 +673,11 @@
       // The browser retries by itself; once it gives up (the ticket ran out), get a new one.
       if (source.readyState === EventSource.CLOSED) retryLive();
     };
-    source.addEventListener("state", (event) => { mine.booking = JSON.parse(event.data); renderMine(); });
+    source.addEventListener("state", (event) => {
+      mine.booking = JSON.parse(event.data);
+      renderMine();
+      lastPaymentOutcome();
+    });
     for (const type of ["booking.confirmed", "booking.payment_recorded", "booking.cancelled", "booking.expired"]) {
       source.addEventListener(type, (event) => {
         const payload = JSON.parse(event.data).payload;
@@ -684,8 +689,13 @@
         renderMine();
       });
     }
-    source.addEventListener("payment.failed", () => { note("paymentFailed"); renderMine(); });
-    source.addEventListener("payment.succeeded", (event) => {
+    source.addEventListener("payment.failed", () => {
+      sessionStorage.removeItem("studio.payment." + cfg.bookingId);
+      note("paymentFailed");
+      renderMine();
+    });
+    source.addEventListener("payment.succeeded", () => {
+      sessionStorage.removeItem("studio.payment." + cfg.bookingId);
       mine.events = mine.events.filter((e) => e.key !== "paymentFailed");
       if (mine.booking.status === "pending_payment") note("paymentSucceeded");
       renderMine();
@@ -809,8 +819,8 @@
         t("refundDue", { amount: money(b.refund_due, currency) })) : null,
       el("p", { class: "muted" }, t("bookingNumber", { id: b.id })));
     const actions = el("div", { class: "actions" });
-    if (b.status === "pending_payment") {
-      if (b.amount_paid === 0) {
+    if (b.status === "pending_payment" && b.amount_paid === 0) {
+      {
         actions.append(el("button", { type: "button", class: "primary", id: "pay", disabled: mine.busy,
           onclick: () => payKind("prepayment") }, t("payPrepaymentButton", { amount: money(b.prepayment_amount, currency) })));
         actions.append(el("button", { type: "button", class: "secondary", id: "pay-full", disabled: mine.busy,

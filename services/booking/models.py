@@ -24,6 +24,8 @@ class HallRow(Base):
     tariff = Column(JSONB, nullable=False)  # domain.Tariff.to_dict()
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # sha256 of the token that opens the hall's calendar feed; None: no feed
+    feed_token_hash = Column(Text)
 
 
 class BookingRow(Base):
@@ -48,6 +50,8 @@ class BookingRow(Base):
     access_token_hash = Column(Text, nullable=False)
     refund_due = Column(BigInteger)
     cancelled_by = Column(Text)
+    # Counts the booking's changes: calendars read it as the event's SEQUENCE.
+    revision = Column(Integer, nullable=False, server_default="0")
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
@@ -55,6 +59,8 @@ class BookingRow(Base):
         CheckConstraint("end_at > start_at", name="booking_ends_after_start"),
         CheckConstraint("amount_paid >= 0 AND price_total >= 0", name="booking_money"),
     )
+    # updated_at and revision change in SQL: RETURNING brings them back, no second query.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 outbox, inbox = reliability_tables_v1(Base.metadata)

@@ -42,7 +42,8 @@ def booking_view(row, hall_name, tz):
         "amount_paid": row.amount_paid, "remaining_due": row.price_total - row.amount_paid,
         "currency": row.currency, "hold_expires_at": iso(row.hold_expires_at, tz),
         "customer": row.customer, "comment": row.comment, "refund_due": row.refund_due,
-        "created_at": iso(row.created_at, tz),
+        "created_at": iso(row.created_at, tz), "updated_at": iso(row.updated_at, tz),
+        "revision": row.revision,
     }
 
 
@@ -50,7 +51,7 @@ def event_payload(view):
     """The public payload of every booking.* event (contracts.booking.BookingEventPayloadSchema)."""
     payload = {key: view[key] for key in (
         "hall_id", "hall_name", "start", "end", "status", "price_total", "prepayment_amount",
-        "amount_paid", "currency", "customer")}
+        "amount_paid", "currency", "customer", "hold_expires_at", "revision")}
     payload["booking_id"] = view["id"]
     if view["refund_due"] is not None:
         payload["refund_due"] = view["refund_due"]

@@ -1,7 +1,7 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
 from nameko.timer import timer
 
-from services.booking import operations, reports
+from services.booking import feeds, operations, reports
 from services.booking.domain import Rules
 from services.booking.models import Base
 from services.common.booking_links import BookingLinkSecret
@@ -64,6 +64,28 @@ class BookingService(Pingable):
         """Stop taking bookings for a hall; existing bookings stay."""
         with self.db.get_session() as session:
             return operations.save_hall(session, {"active": False}, hall_id)
+
+    @rpc
+    def rotate_hall_feed_token(self, hall_id):
+        """A new token for the hall's calendar feed (GET /ical/halls/<id>.ics?token=...),
+        shown only in this answer; the previous token stops working at once."""
+        with self.db.get_session() as session:
+            return feeds.rotate_feed_token(session, hall_id)
+
+    @rpc
+    def disable_hall_feed(self, hall_id):
+        """Close the hall's calendar feed: no token opens it until the next rotation."""
+        with self.db.get_session() as session:
+            return feeds.disable_feed(session, hall_id)
+
+    @rpc
+    def hall_feed(self, hall_id, feed_token, days_back=30, known_version=None):
+        """The hall's feed: {hall_id, hall_name, version, last_modified, bookings} with the
+        held, confirmed and cancelled bookings from days_back ago to the horizon; bookings is
+        None when the version is still known_version. AccessDenied for a wrong token."""
+        with self.db.get_session() as session:
+            return feeds.hall_feed(session, self.rules, hall_id, feed_token, now(), days_back,
+                                   known_version)
 
     # --- the calendar ---
     @rpc

@@ -104,6 +104,7 @@ def apply_booking(row, booking, **extra):
     row.payment_ids = list(booking.payment_ids)
     row.overpaid = dict(booking.overpaid)
     row.updated_at = func.now()
+    row.revision = BookingRow.revision + 1
     for name, value in extra.items():
         setattr(row, name, value)
 
@@ -149,3 +150,26 @@ def retake_slot(session, row, hall):
     """Make an expired hold active again, if its slot is still free (else SlotTaken)."""
     row.status = "pending_payment"
     flush_or_slot_taken(session, hall)
+
+
+# --- the halls' calendar feeds --------------------------------------------------------------
+
+FEED_STATUSES = ("pending_payment", "confirmed", "completed", "cancelled")
+
+
+def _feed_query(columns, hall_id, start_from, start_before):
+    return select(*columns).where(BookingRow.hall_id == hall_id,
+                                  BookingRow.status.in_(FEED_STATUSES),
+                                  BookingRow.start_at >= start_from,
+                                  BookingRow.start_at < start_before)
+
+
+def feed_state(session, hall_id, start_from, start_before):
+    """(how many bookings, their latest updated_at) in a hall's feed: its version."""
+    return session.execute(_feed_query((func.count(), func.max(BookingRow.updated_at)),
+                                       hall_id, start_from, start_before)).one()
+
+
+def feed_booking_rows(session, hall_id, start_from, start_before):
+    return session.scalars(_feed_query((BookingRow,), hall_id, start_from, start_before)
+                           .order_by(BookingRow.start_at, BookingRow.id)).all()

@@ -98,9 +98,13 @@ class EmailChannel:
     def __repr__(self):
         return f"EmailChannel({self.host!r}, {self.port}, {self.security!r})"  # never the password
 
-    def send(self, recipient, text):
-        """Sends `text` with its first line as the subject; returns the Message-ID."""
+    def send(self, recipient, text, calendar=None):
+        """Sends `text` with its first line as the subject, and `calendar` (iCalendar text)
+        as an .ics attachment; returns the Message-ID."""
         message = self._message(recipient, text)
+        if calendar:
+            message.add_attachment(calendar.encode(), maintype="text", subtype="calendar",
+                                   filename="booking.ics")
         try:
             with self._connect() as smtp:
                 if self.username:
@@ -164,8 +168,10 @@ class LogChannel:
     def __repr__(self):
         return f"LogChannel({self.name!r})"
 
-    def send(self, recipient, text):
-        logger.info("notification via %s (logged, not sent) to %s:\n%s", self.name, recipient, text)
+    def send(self, recipient, text, calendar=None):
+        # stands in for e-mail too, whose messages may carry the booking's .ics
+        logger.info("notification via %s (logged, not sent) to %s%s:\n%s", self.name,
+                    recipient, " with a calendar file" if calendar else "", text)
         return None
 
 

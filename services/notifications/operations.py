@@ -22,6 +22,9 @@ from contracts.notifications import (
 )
 from services.common.clock import iso
 from services.common.input import load
+from contracts.ical import CalendarSettings, booking_calendar, calendar_link
+from services.common.booking_links import DEFAULT_SECRET as DEFAULT_LINK_SECRET
+from services.common.booking_links import link_token, secret_from_config
 from services.common.outbox import record_event
 from services.notifications import store
 from services.notifications.channels import PermanentDelivery, RetryableDelivery, backoff_seconds
@@ -51,6 +54,9 @@ PAYMENT_MESSAGES = {
     # a refund the provider refused: the studio must act before the customer asks
     "payment.refund_failed": (None, "studio_payment_refund_failed"),
 }
+# Customer messages that carry the booking for their calendar: an .ics in an e-mail, a link
+# in the text (templates read `calendar_url`).
+CALENDAR_TEMPLATES = ("booking_confirmed",)
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
 
@@ -68,6 +74,9 @@ class Settings:
     delivery_concurrency: int = 10
     delivery_lease_seconds: float = 120.0
     secrets: tuple = ()
+    public_url: str = "http://127.0.0.1:8000"
+    link_secret: str = DEFAULT_LINK_SECRET
+    calendar: CalendarSettings = CalendarSettings()
 
     @classmethod
     def from_config(cls, config):
@@ -102,6 +111,9 @@ class Settings:
             delivery_lease_seconds=number("delivery_lease_seconds",
                                           defaults.delivery_lease_seconds),
             secrets=secrets,
+            public_url=str(config.get("PUBLIC_URL") or defaults.public_url).rstrip("/"),
+            link_secret=secret_from_config(config),
+            calendar=CalendarSettings.from_config(config),
         )
 
     def scrub(self, text):
@@ -145,6 +157,14 @@ def booking_context(booking):
     return context
 
 
+def booking_links(settings, booking_id):
+    """The links a message about a booking carries: its page, paying the rest, the calendar
+    file. They open the booking by its link token, in the fragment (never sent to a server)."""
+    page = f"{settings.public_url}/b/{booking_id}#t={link_token(settings.link_secret, booking_id)}"
+    return {"booking_url": page, "pay_url": f"{page}&do=pay",
+            "calendar_url": f"{page}&do=calendar"}
+
+
 # --- recording ---------------------------------------------------------------------------------
 
 def record_messages(session, settings, now, *, event_id, booking_id, context, recipients,
@@ -153,10 +173,21 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
     event; returns the rows recorded now (a repeat records none)."""
     if not recipients:
         return []
+    if booking_id:
+        context = {**context, **booking_links(settings, booking_id)}
+    ics = None
+    if template in CALENDAR_TEMPLATES:
+        # the .ics itself when its links are signed (CALENDAR.link_secret), else the page's
+        direct = calendar_link(booking_id, settings.calendar)
+        if direct:
+            context = {**context, "calendar_url": direct}
+        ics = booking_calendar(context, settings.calendar,
+                               stamp=context.get("updated_at") or now).decode()
     text = render(template, context, settings.language, settings.timezone)
     rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
                                    channel=channel, recipient=recipient, audience=audience,
-                                   template=template, text=text)
+                                   template=template, text=text,
+                                   calendar=ics if channel == "email" else None)
             for channel, recipient in recipients]
     rows = [row for row in rows if row is not None]
     if rows:
@@ -179,6 +210,20 @@ def _tell_customer_and_studio(session, settings, event, context, customer, templ
     return rows
 
 
+def announce_hold(session, settings, event, now):
+    """booking.created: a customer who gave an e-mail or a Telegram chat hears that the slot
+    is held for them, what to pay by when, and where (the booking's page). A phone alone
+    gets nothing: the studio has not been asked to call about an unpaid hold."""
+    remember_booking(session, event)
+    payload = event["payload"]
+    if not payload.get("hold_expires_at"):  # an event from before holds were announced
+        return []
+    return record_messages(session, settings, now, event_id=event["event_id"],
+                           booking_id=payload["booking_id"], context=booking_context(payload),
+                           recipients=choose_customer_recipients(payload.get("customer")),
+                           template="booking_held", audience="customer")
+
+
 def remember_booking(session, event):
     """Keep the booking as this event tells it (for payment messages and reminders)."""
     store.save_booking_copy(session, event["payload"],
@@ -189,7 +234,9 @@ def announce_booking_event(session, settings, event, now):
     """booking.confirmed / cancelled / expired: the customer and the studio are told."""
     remember_booking(session, event)
     payload = event["payload"]
-    return _tell_customer_and_studio(session, settings, event, booking_context(payload),
+    # The event's time stamps the calendar file (its DTSTAMP) when the payload has none.
+    context = {"updated_at": event["occurred_at"], **booking_context(payload)}
+    return _tell_customer_and_studio(session, settings, event, context,
                                      payload.get("customer"), BOOKING_MESSAGES[event["type"]],
                                      now)
 
@@ -339,6 +386,7 @@ class Claim:
     recipient: str
     text: str
     attempts: int
+    calendar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -361,7 +409,10 @@ def deliver(claim, channels, settings):
     if channel is None:
         return Outcome("failed", error=f"no channel {claim.channel!r}")
     try:
-        message_id = channel.send(claim.recipient, claim.text)
+        if claim.calendar:
+            message_id = channel.send(claim.recipient, claim.text, calendar=claim.calendar)
+        else:
+            message_id = channel.send(claim.recipient, claim.text)
     except RetryableDelivery as exc:
         return Outcome("retry", error=settings.scrub(str(exc)), retry_after=exc.retry_after)
     except PermanentDelivery as exc:

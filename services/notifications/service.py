@@ -28,11 +28,11 @@ class NotificationsService(Pingable, ReliableConsumer):
     booking = TimedRpcProxy("booking")    # a trusted caller: no access token
 
     # --- events: record what to say; the courier says it ---
-    # No message for these: they keep our copy of the booking current (its customer for
-    # payment messages, what is still due for the reminder).
+    # booking.created tells the customer of the hold; booking.payment_recorded only keeps
+    # our copy of the booking current (what is still due for the reminder).
     @on_event("booking", "booking.created")
     def remember_booking(self, session, event):
-        operations.remember_booking(session, event)
+        operations.announce_hold(session, self.settings, event, now())
 
     @on_event("booking", "booking.payment_recorded")
     def remember_payment_recorded(self, session, event):

@@ -50,7 +50,8 @@ def claim_due(session, now, limit, lease_seconds):
         .values(attempts=NotificationRow.attempts + 1,
                 next_attempt_at=now + timedelta(seconds=lease_seconds), updated_at=now)
         .returning(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient,
-                   NotificationRow.text, NotificationRow.attempts)).all()
+                   NotificationRow.text, NotificationRow.attempts,
+                   NotificationRow.calendar)).all()
 
 
 def load_claimed(session, notification_id, attempts):

@@ -42,7 +42,12 @@ def test_halls_are_listed_with_their_base_price(api, hall):
     halls = api.get("/api/halls").json()
     mine = [h for h in halls if h["id"] == hall["id"]]
     assert mine == [{"id": hall["id"], "name": hall["name"], "description": "for tests",
-                     "capacity": 8, "hourly_price": 240000}]
+                     "capacity": 8, "hourly_price": 240000, "currency": "RUB",
+                     "buffer_minutes": 15, "tariff_rules": [
+                         {"weekdays": [5, 6], "start": "09:00", "end": "22:00",
+                          "hourly_price": 360000}],
+                     "opening_hours": {day: ["09:00", "22:00"] for day in (
+                         "mon", "tue", "wed", "thu", "fri", "sat", "sun")}}]
 
 
 def test_availability_and_quote_of_a_weekend_day(api, hall):

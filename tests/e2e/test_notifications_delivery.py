@@ -12,6 +12,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import icalendar
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
@@ -65,7 +66,9 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.received.append({"to": list(envelope.rcpt_tos), "subject": message["Subject"],
-                              "body": message.get_content().strip()})
+                              "body": message.get_body(("plain",)).get_content().strip(),
+                              "attachments": [(part.get_content_type(), part.get_content())
+                                              for part in message.iter_attachments()]})
         return "250 Message accepted for delivery"
 
     def to(self, address):
@@ -201,6 +204,11 @@ def test_confirmed_booking_is_told_to_customer_and_studio_by_telegram_and_email(
     [mail] = ctx["mailbox"].to("anna@example.com")
     assert mail["subject"] == to_customer["text"].splitlines()[0]
     assert "Здравствуйте, Анна!" in mail["body"] and "Ждём вас" in mail["body"]
+    [(kind, ics)] = mail["attachments"]
+    [event] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert kind == "text/calendar" and booking_id in str(event["UID"])
+    assert str(event["STATUS"]) == "CONFIRMED"
+    assert "/calendar.ics?key=" in to_customer["text"]
     [to_studio] = telegrams(ctx, STUDIO_CHAT, booking_id)
     assert to_studio["text"].startswith("Новая бронь: «Белый зал»")
     assert "Клиент: Анна, телефон +79990001122" in to_studio["text"]

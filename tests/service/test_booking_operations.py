@@ -259,3 +259,15 @@ def test_a_hall_takes_the_defaults_it_is_not_given_and_refuses_a_bad_one(session
                                            "tariff": {"hourly_price": 150000, "rules": []},
                                            **bad})
         session.rollback()
+
+
+def test_every_change_raises_the_revision_that_calendars_read_as_sequence(session, rules, hall):
+    booking = create(session, rules, hall, at(10), at(12))
+    assert booking["revision"] == 0 and booking["updated_at"]
+    confirmed = operations.confirm_booking(session, rules, booking["id"], "pay-1", 100, NOW)
+    session.commit()
+    cancelled = operations.cancel_booking(session, rules, booking["id"], "operator", NOW)
+    session.commit()
+    assert (confirmed["revision"], cancelled["revision"]) == (1, 2)
+    assert events(session, "booking.cancelled", booking["id"])[0]["payload"]["revision"] == 2
+    assert operations.get_booking(session, rules, booking["id"])["revision"] == 2

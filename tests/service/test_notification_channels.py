@@ -343,3 +343,16 @@ def test_backoff_doubles_from_the_base_up_to_the_cap():
 def test_backoff_follows_the_providers_retry_after():
     assert backoff_seconds(6, retry_after=3) == 3
     assert backoff_seconds(1, retry_after=900) == 900  # asking sooner would only be refused again
+
+
+def test_email_carries_a_calendar_file_as_an_attachment(smtp_server, mailbox):
+    ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+    email_channel(smtp_server).send("anna@example.com", TEXT, calendar=ics)
+
+    [received] = mailbox.received
+    message = received["message"]
+    assert message.get_body(("plain",)).get_content().strip() == "Здравствуйте, Анна!\nЖдём вас."
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_filename() == "booking.ics"
+    assert attachment.get_content().replace("\r\n", "\n") == ics.replace("\r\n", "\n")

@@ -4,11 +4,13 @@ import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import icalendar
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from contracts.events import make_envelope
+from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
 from services.common.config import db_uri
 from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
@@ -90,10 +92,10 @@ class ScriptedChannel:
         self.failures = list(failures)
         self.sent = []
 
-    def send(self, recipient, text):
+    def send(self, recipient, text, **attachments):
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append((recipient, text))
+        self.sent.append((recipient, text, *attachments.values()))
         return str(len(self.sent))
 
 
@@ -559,3 +561,25 @@ def test_a_later_payment_updates_the_copy_the_reminder_reads(session):
     operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2))
     reminder = rows(session, template="reminder")[0]
     assert "Остаток" not in reminder.text
+
+
+def test_a_confirmation_email_carries_the_booking_as_ics_and_the_text_a_calendar_link(session):
+    settings = Settings(**{**SETTINGS.__dict__, "calendar": CalendarSettings(
+        uid_domain="studio.test", link_secret="link-secret", public_url="https://studio.test")})
+    payload = {**booking_payload(), "revision": 1}
+    operations.announce_booking_event(session, settings,
+                                      booking_event("booking.confirmed", payload), NOW)
+    session.commit()
+    mail, chat = ScriptedChannel(), ScriptedChannel()
+    deliver_all(session, {"email": mail, "telegram": chat}, NOW, settings)
+
+    [(_, _, ics)] = [sent for sent in mail.sent if sent[0] == "anna@example.com"]
+    [event] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert str(event["UID"]) == f"booking-{payload['booking_id']}@studio.test"
+    assert str(event["STATUS"]) == "CONFIRMED" and event["SEQUENCE"] == 1
+    link = calendar_link(payload["booking_id"], settings.calendar)
+    assert link.startswith(f"https://studio.test/api/bookings/{payload['booking_id']}/")
+    [customer_chat] = [text for recipient, text in chat.sent if recipient == "424242"]
+    assert link in customer_chat
+    studio_mail = [sent for sent in mail.sent if sent[0] == "desk@studio.example"]
+    assert studio_mail and all(len(sent) == 2 for sent in studio_mail)   # no file for the desk

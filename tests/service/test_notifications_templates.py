@@ -4,16 +4,18 @@ import pytest
 
 from contracts.notifications import SENDABLE_TEMPLATES
 from services.notifications.messages import available_templates, languages, render
-from services.notifications.operations import BOOKING_MESSAGES, PAYMENT_MESSAGES
+from services.notifications.operations import (BOOKING_MESSAGES, PAYMENT_MESSAGES, Settings,
+                                               booking_links)
 
 BOOKING = {
     "booking_id": "b7a1c2d3-0000-4000-8000-000000000001", "hall_id": 3, "hall_name": "Белый зал",
     "start": "2026-11-22T15:30:00+00:00", "end": "2026-11-22T17:00:00+00:00",
     "status": "expired", "price_total": 450000, "prepayment_amount": 135000, "amount_paid": 0,
-    "currency": "RUB", "customer": {"name": "Анна", "phone": "+79990001122"}}
+    "currency": "RUB", "customer": {"name": "Анна", "phone": "+79990001122"},
+    **booking_links(Settings(), "b7a1c2d3-0000-4000-8000-000000000001")}
 PAYMENT = {"payment_id": "p-9", "booking_id": BOOKING["booking_id"], "kind": "full",
            "amount": 450000, "currency": "RUB", "gateway": "sberpay", "status": "refunded",
-           "refunded_amount": 150000}
+           "refunded_amount": 150000, **booking_links(Settings(), BOOKING["booking_id"])}
 
 
 @pytest.mark.parametrize("lang", languages())

@@ -1,6 +1,8 @@
 import jinja2
 import pytest
 
+from services.common.booking_links import is_link_token
+from services.notifications.operations import Settings, booking_links
 from services.notifications.messages import (
     NBSP, TemplateNotFound, available_templates, choose_customer_recipients, format_local_date,
     format_local_time, format_money, languages, render,
@@ -31,6 +33,8 @@ def booking_payload(**changes):
             "email": "anna@example.com",
             "telegram_chat_id": 424242,
         },
+        # what record_messages adds for every message about a booking
+        **booking_links(Settings(), "b7a1c2d3-0000-4000-8000-000000000001"),
     }
     payload.update(changes)
     return payload
@@ -46,6 +50,7 @@ def payment_payload(**changes):
         "gateway": "yookassa",
         "status": "failed",
         "refunded_amount": 135000,
+        **booking_links(Settings(), "b7a1c2d3-0000-4000-8000-000000000001"),
     }
     payload.update(changes)
     return payload
@@ -132,7 +137,7 @@ def test_confirmation_shows_the_booking_in_russian():
     text = render("booking_confirmed", booking_payload())
     assert text.splitlines()[0] == "Бронь подтверждена: «Белый зал», 22.11.2026 в 18:30"
     assert "22.11.2026 с 18:30 до 20:00" in text
-    assert f"Остаток к оплате в студии: 3{NBSP}150,00{NBSP}₽" in text
+    assert f"Остаток к оплате: 3{NBSP}150,00{NBSP}₽ — в студии или онлайн: " in text
 
 
 def test_confirmation_of_a_fully_paid_booking_asks_for_nothing_more():
@@ -229,3 +234,28 @@ def test_template_not_found_is_a_value_error():
 ])
 def test_customer_is_reached_by_every_channel_they_gave(customer, expected):
     assert choose_customer_recipients(customer) == expected
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("template", ["booking_confirmed", "reminder", "booking_held",
+                                      "booking_cancelled", "payment_refunded"])
+def test_customer_messages_link_to_the_booking_page_with_its_link_token(template, lang):
+    payload = full_payload(template)
+    payload.update(amount_paid=135000, hold_expires_at="2026-11-22T12:15:00+00:00")
+    text = render(template, payload, lang=lang)
+    page = "http://127.0.0.1:8000/b/b7a1c2d3-0000-4000-8000-000000000001#t="
+    assert page in text
+    token = text.split("#t=")[1].split()[0].split("&")[0]
+    assert is_link_token(Settings().link_secret, payload["booking_id"], token)
+    if template in ("booking_confirmed", "reminder"):   # something is still due
+        assert "&do=pay" in text and "&do=calendar" in text
+
+
+@pytest.mark.parametrize("lang, words", [("ru", "ждёт оплаты до 15:15"),
+                                         ("en", "awaits payment until 15:15")])
+def test_the_hold_message_says_what_to_pay_by_when(lang, words):
+    payload = booking_payload(status="pending_payment", amount_paid=0,
+                              hold_expires_at="2026-11-22T12:15:00+00:00")
+    text = render("booking_held", payload, lang=lang)
+    assert words in text.splitlines()[0]
+    assert "1" + NBSP + "350,00" + NBSP + "₽" in text or "1,350.00" + NBSP + "RUB" in text

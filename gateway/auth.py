@@ -59,7 +59,11 @@ def signed_in_operator(request, admin_token, integration):
     (a bearer token that is not the admin token is left to the caller to judge)."""
     token = bearer_token(request)
     if token is not None:
-        return Operator(TOKEN_OPERATOR, "owner") if is_admin(token, admin_token) else None
+        if not is_admin(token, admin_token):
+            return None
+        operator = Operator(TOKEN_OPERATOR, "owner")
+        request.environ[_OPERATOR_KEY] = operator
+        return operator
     session_token = request.cookies.get(SESSION_COOKIE)
     if not session_token:
         return None

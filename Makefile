@@ -7,6 +7,10 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: run test bench shell operator migrate demo infra tools deps up down clean
 
+# Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
+# `command=package` when the names differ). chromium: the browser tests.
+TEST_TOOLS := docker-compose chromium
+
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -18,9 +22,8 @@ deps: $(STAMP)
 infra:
 	@scripts/ensure_infra.sh
 
-## apt tools the tests use, installed only when missing (chromium: the browser tests)
 tools:
-	@scripts/ensure_tools.sh chromium
+	@scripts/ensure_tools.sh $(TEST_TOOLS)
 
 migrate: deps infra
 	$(PY) -m services.common.migrate

@@ -14,7 +14,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
-from scripts.system import System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
 from services.common.config import db_uri, load_config
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade
 
@@ -75,6 +75,7 @@ def isolated_system(name):
         "DB_PREFIX": f"studio_{run}", "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{run}",
         "WEB_SERVER_ADDRESS": address, "PUBLIC_URL": f"http://{address}",
         "ADMIN_TOKEN": ADMIN_TOKEN, "PAYMENT_ENV": "mock", "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_KEY_PREFIX": f"studio_{run}", **LOAD_TEST_RATE_LIMITS,
     })
     config = load_config()
     uris = {service: db_uri(config, service) for service in SERVICES_WITH_DATABASE}

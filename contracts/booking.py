@@ -2,6 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contracts import paging
+from contracts.bounds import EMAIL, ROW_ID, Day, Moment
 
 BOOKING_STATUSES = ("pending_payment", "confirmed", "cancelled", "expired", "completed")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$",
@@ -12,7 +13,7 @@ TELEGRAM_CHAT_ID = validate.Regexp(r"^-?[0-9]{1,20}$", error="A Telegram chat id
 class CustomerSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     phone = fields.String(required=True, validate=PHONE)
-    email = fields.Email(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True, validate=EMAIL)
     telegram_chat_id = fields.String(load_default=None, allow_none=True,
                                      validate=TELEGRAM_CHAT_ID)
 
@@ -23,10 +24,10 @@ class CustomerSchema(Schema):
 
 
 class CreateBookingSchema(Schema):
-    hall_id = fields.Integer(required=True, strict=True)
-    start = fields.DateTime(required=True, metadata={
+    hall_id = fields.Integer(required=True, strict=True, validate=ROW_ID)
+    start = Moment(required=True, metadata={
         "description": "ISO-8601; a time without offset is the studio's local time"})
-    end = fields.DateTime(required=True)
+    end = Moment(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
     comment = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=1000))
@@ -48,9 +49,9 @@ class HallSchema(Schema):
 
 
 class AvailabilityQuerySchema(Schema):
-    hall_id = fields.Integer(required=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
+    hall_id = fields.Integer(required=True, validate=ROW_ID)
+    start_date = Day(required=True)
+    end_date = Day(required=True)
 
 
 class SlotSchema(Schema):
@@ -72,9 +73,9 @@ class AvailabilitySchema(Schema):
 
 
 class QuoteQuerySchema(Schema):
-    hall_id = fields.Integer(required=True)
-    start = fields.DateTime(required=True)
-    end = fields.DateTime(required=True)
+    hall_id = fields.Integer(required=True, validate=ROW_ID)
+    start = Moment(required=True)
+    end = Moment(required=True)
 
 
 class QuoteSchema(Schema):
@@ -111,10 +112,10 @@ class CreatedBookingSchema(BookingSchema):
 
 
 class BookingListQuerySchema(Schema):
-    hall_id = fields.Integer()
+    hall_id = fields.Integer(validate=ROW_ID)
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
-    date_from = fields.Date()
-    date_to = fields.Date()
+    date_from = Day()
+    date_to = Day()
     cursor = paging.cursor()
     limit = paging.limit()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from contracts.booking import BookingEventPayloadSchema
 from contracts.notifications import NotificationEventPayloadSchema
 from contracts.payments import PaymentEventPayloadSchema
+from contracts.webhooks import WebhookEndpointDisabledPayloadSchema
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ CATALOG = (
                               "refunded again."),
     _notification("sent", "A message reached its channel (Telegram, e-mail or the log)."),
     _notification("failed", "A message could not be delivered after its last try."),
+    EventType("webhook.endpoint_disabled", "integration", 1,
+              WebhookEndpointDisabledPayloadSchema,
+              "An operator alert: outbound webhooks to an endpoint stopped (it answered 410 "
+              "Gone, or every delivery failed for days); its deliveries wait until an "
+              "operator re-enables it."),
 )
 
 BY_TYPE = {event.type: event for event in CATALOG}

@@ -4,6 +4,7 @@ from datetime import timezone
 from marshmallow import Schema, fields, validate
 
 from contracts import paging
+from contracts.bounds import AwareMoment
 from contracts.events_catalog import BY_TYPE, SOURCES
 
 # logged: nothing to do for it; done: its reaction succeeded; failed: the reaction failed and
@@ -18,9 +19,9 @@ class EventLogQuerySchema(Schema):
     booking_id = fields.String(validate=ID)
     payment_id = fields.String(validate=ID)
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
-    since = fields.AwareDateTime(default_timezone=timezone.utc, metadata={
+    since = AwareMoment(default_timezone=timezone.utc, metadata={
         "description": "occurred at or after (ISO-8601; no offset means UTC)"})
-    until = fields.AwareDateTime(default_timezone=timezone.utc, metadata={
+    until = AwareMoment(default_timezone=timezone.utc, metadata={
         "description": "occurred before (ISO-8601; no offset means UTC)"})
     cursor = paging.cursor(description="next_cursor of the previous page")
     limit = paging.limit()

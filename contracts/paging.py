@@ -4,11 +4,14 @@ from marshmallow import fields, validate
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_CURSOR_LENGTH = 200
 
 
 def cursor(**metadata):
-    """The query's cursor: the next_cursor of the previous page."""
-    return fields.String(**({"metadata": metadata} if metadata else {}))
+    """The query's cursor: the next_cursor of the previous page (ours are far shorter than
+    MAX_CURSOR_LENGTH)."""
+    return fields.String(validate=validate.Length(max=MAX_CURSOR_LENGTH),
+                         **({"metadata": metadata} if metadata else {}))
 
 
 def limit():

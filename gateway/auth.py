@@ -15,7 +15,6 @@ from contracts.errors.base import AccessDenied
 from contracts.operators import TOKEN_OPERATOR, role_allows
 from gateway.errors import CsrfRefused, Unauthorized
 
-DEFAULT_ADMIN_TOKEN = "change-me-admin-token"
 SESSION_COOKIE = "studio_session"
 CSRF_COOKIE = "studio_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -107,7 +106,3 @@ def caller_token(request):
                            "Authorization: Bearer <token>.")
     return token
 
-
-def check_admin_token_for_environment(admin_token, payment_env):
-    if payment_env == "production" and (not admin_token or admin_token == DEFAULT_ADMIN_TOKEN):
-        raise RuntimeError("ADMIN_TOKEN must be set to a secret value when PAYMENT_ENV=production")

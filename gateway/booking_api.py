@@ -16,19 +16,20 @@ class BookingApi:
         return self.booking.list_halls()
 
     @api("GET", "/api/bookings/availability", tag=TAG, query=AvailabilityQuerySchema,
-         response=AvailabilitySchema, errors=[404],
+         response=AvailabilitySchema, errors=[404], rate_limit="availability",
          summary="Free 15-minute slots of a hall with their prices, per local day")
     def availability(self, request, query):
         return self.booking.get_availability(query["hall_id"], query["start_date"],
                                              query["end_date"])
 
     @api("GET", "/api/bookings/quote", tag=TAG, query=QuoteQuerySchema, response=QuoteSchema,
-         errors=[404], summary="Price and prepayment of a booking")
+         errors=[404], rate_limit="quote", summary="Price and prepayment of a booking")
     def quote(self, request, query):
         return self.booking.quote(query["hall_id"], query["start"], query["end"])
 
     @api("POST", "/api/bookings", tag=TAG, body=CreateBookingSchema,
          response=CreatedBookingSchema, status=201, errors=[404, 409],
+         rate_limit="bookings_create",
          summary="Hold a slot until it is paid; the answer carries the booking's access token")
     def create_booking(self, request, body):
         return self.booking.create_booking(body)

@@ -46,6 +46,15 @@ class LiveStreamsFull(ServiceUnavailable):
     code = "live_streams_full"
 
 
+class RateLimited(StudioError):
+    """Past a rate limit; `headers` (Retry-After, RateLimit-*) go on the answer."""
+    code = "rate_limited"
+
+    def __init__(self, message="", details=None, headers=None):
+        super().__init__(message, details)
+        self.headers = headers or {}
+
+
 # Most specific first: the first matching class decides.
 STATUS_BY_ERROR = (
     (MalformedBody, 400),
@@ -59,8 +68,14 @@ STATUS_BY_ERROR = (
     (InvalidRequest, 422),
     (TooManySignInAttempts, 429),
     (TooManyStreams, 429),
+    (RateLimited, 429),
     (ServiceUnavailable, 503),
 )
+
+
+# A service whose database does not answer (down, restarting, out of connections) is as
+# unavailable as one that does not answer at all: 503, and the client may retry.
+DATABASE_UNAVAILABLE = {"OperationalError", "InterfaceError"}
 
 
 def error_body(code, message, details=None):
@@ -78,6 +93,10 @@ def status_and_body(exc):
                 return status, error_body(exc.code, exc.message, exc.details)
     if isinstance(exc, HTTPException):
         return exc.code, error_body(exc.name.lower().replace(" ", "_"), exc.description)
+    if isinstance(exc, RemoteError) and exc.exc_type in DATABASE_UNAVAILABLE:
+        log.warning("a service's database is unavailable: %s", exc.value)
+        return 503, error_body(ServiceUnavailable.code,
+                               "A database behind the service is unavailable; try again.")
     if isinstance(exc, RemoteError):
         log.error("unexpected error in a service: %s %s", exc.exc_type, exc.value)
     else:

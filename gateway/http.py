@@ -46,7 +46,7 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         if isinstance(exc, RequestEntityTooLarge):
             exc = BodyTooLarge("The body is too large.")
         status, body = status_and_body(exc)
-        return json_response(status, body)
+        return json_response(status, body, getattr(exc, "headers", None))
 
 
 http = JsonHttpEntrypoint.decorator
@@ -68,6 +68,7 @@ class Route:
     many: bool = False
     content_type: str = "application/json"
     optional_body: bool = False
+    rate_limit: str | None = None    # a name under GATEWAY.rate_limits.per_client_ip
 
 
 ROUTES: list[Route] = []
@@ -100,23 +101,27 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False, role=None):
-    """Declare a JSON endpoint: auth, body and query validation, then the method runs with
-    `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and returns
-    data (or (status, data), or a Response).
+        optional_body=False, rate_limit=None, role=None):
+    """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
+    runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
+    returns data (or (status, data), or a Response).
 
     An admin endpoint needs an operator with at least `role` (default: viewer to read,
     manager to change); every change an operator makes goes into the audit trail."""
     if auth == "admin" and role is None:
         role = "viewer" if method == "GET" else "manager"
     route = Route(method, path, summary, tag, auth, role, body, query, response, status,
-                  tuple(errors), many, content_type, optional_body)
+                  tuple(errors), many, content_type, optional_body, rate_limit)
     ROUTES.append(route)
 
     def decorate(fn):
         @functools.wraps(fn)
         def endpoint(self, request, **path_values):
             kwargs = dict(path_values)
+            allowance = None
+            if route.rate_limit and not access.is_admin(access.bearer_token(request),
+                                                        self.admin_token):
+                allowance = self.rate_limits.hit(route.rate_limit, request)
             operator = None
             if route.auth == "admin":
                 operator = access.require_operator(request, self.admin_token,
@@ -144,9 +149,9 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
             if audited:
                 _audit(self, request, operator, fn.__name__, path_values, kwargs.get("body"),
                        result, "ok")
-            if isinstance(result, (tuple, Response)):
-                return result
-            return route.status, result
+            if not isinstance(result, (tuple, Response)):
+                result = route.status, result
+            return _with_headers(result, allowance.headers()) if allowance else result
 
         return http(method, path)(endpoint)
 
@@ -171,6 +176,14 @@ def _audit(service, request, operator, action, path_values, body, result, outcom
         service.integration.record_action(entry)
     except Exception:
         log.exception("could not record %s by %s in the audit trail", action, operator.name)
+
+
+def _with_headers(result, headers):
+    if isinstance(result, Response):
+        result.headers.update(headers)
+        return result
+    status, data = result
+    return json_response(status, data, headers)
 
 
 def _validated(schema_cls, data):

@@ -22,10 +22,17 @@ ERROR_DESCRIPTIONS = {
     409: "Conflict with the current state (slot taken, wrong state)",
     413: "Body too large",
     422: "Invalid fields: `details` names each field and the rule it breaks",
-    429: "Too many tries: failed sign-ins (`details.retry_after`: seconds to wait), or live "
-         "streams open for one booking",
+    429: "Too many requests from this client (wait Retry-After seconds, RateLimit-* headers), "
+         "failed sign-ins (`details.retry_after`) or live streams of one booking",
     503: "A service behind the gateway did not answer in time (or, for a live stream, this "
          "gateway process holds as many as it may)",
+}
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": "requests allowed in the window",
+    "RateLimit-Remaining": "requests left in the window",
+    "RateLimit-Reset": "seconds until the window starts again",
 }
 
 
@@ -98,11 +105,19 @@ def _operation(route, path):
                           else [{"booking": []}, {"admin": []}, {"session": []}])
         if route.role:
             op["description"] = f"Needs an operator with the {route.role} role or above."
+    if route.rate_limit:
+        codes.add(429)
     codes.add(503)
     for code in sorted(codes):
         op["responses"][str(code)] = {
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"schema": "Error"}}}
+    if route.rate_limit:
+        headers = {name: {"description": text, "schema": {"type": "integer"}}
+                   for name, text in RATE_LIMIT_HEADERS.items()}
+        op["responses"][str(route.status)]["headers"] = headers
+        op["responses"]["429"]["headers"] = {**headers, "Retry-After": {
+            "description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
     return op
 
 

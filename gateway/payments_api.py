@@ -18,6 +18,7 @@ TAG = "payments"
 class PaymentsApi(MockCheckoutPages):
     @api("POST", "/api/payments", tag=TAG, auth="booking", body=CreatePaymentSchema,
          response=CreatedPaymentSchema, status=201, errors=[404, 409],
+         rate_limit="payments_create",
          summary="Start a payment of a booking (its token); the amount comes from the booking. "
                  "An Idempotency-Key header makes a repeat return the first answer")
     def create_payment(self, request, body, caller):

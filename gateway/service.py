@@ -1,12 +1,9 @@
 """The gateway: the only HTTP door. Thin endpoints: authorize, validate, one RPC, answer."""
-import os
-
 import eventlet
 from nameko.extensions import DependencyProvider
 
 from gateway.admin_api import AdminApi
 from gateway.admin_pages import AdminPages, dashboard_settings
-from gateway.auth import check_admin_token_for_environment
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
@@ -18,21 +15,21 @@ from gateway.openapi import build_spec
 from gateway.pages import BookingPages
 from gateway.halls_api import HallsApi
 from gateway.payments_api import PaymentsApi
+from gateway.rate_limits import RateLimiter
 from gateway.reports_api import ReportsApi
+from gateway.webhooks_api import WebhooksApi
 from services.common.config import Config
+from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
 
 SERVICES = ("booking", "payments", "integration", "notifications")
 
 
 class AdminToken(DependencyProvider):
-    """The operator token from config; refuses to start on the default one in production."""
+    """The operator token from config (production refuses the default: ProductionSecrets)."""
 
     def setup(self):
-        config = self.container.config
-        self.token = str(config["ADMIN_TOKEN"] or "")
-        check_admin_token_for_environment(
-            self.token, os.environ.get("PAYMENT_ENV", config["PAYMENTS"]["env"]))
+        self.token = str(self.container.config["ADMIN_TOKEN"] or "")
 
     def get_dependency(self, worker_ctx):
         return self.token
@@ -54,10 +51,13 @@ class DashboardSettings(Config):
 
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     CalendarApi, BookingPages, AdminApi, AdminPages, ReportsApi, HallsApi):
+                     CalendarApi, WebhooksApi, BookingPages, AdminApi, AdminPages, ReportsApi,
+                     HallsApi):
     name = "gateway"
 
     admin_token = AdminToken()
+    production_secrets = ProductionSecrets()
+    rate_limits = RateLimiter()
     public_url = PublicUrl()
     operator_rules = OperatorRules()
     dashboard_settings = DashboardSettings()

@@ -18,6 +18,11 @@ SERVICES = {
     "gateway": "gateway.service:GatewayService",
 }
 
+# Tests and benchmarks send every request from 127.0.0.1, far above any one client's rate:
+# their systems raise the per-IP limits of GATEWAY.rate_limits out of the way.
+LOAD_TEST_RATE_LIMITS = {f"RATE_LIMIT_{name}": "1000000/minute"
+                         for name in ("BOOKINGS", "PAYMENTS", "QUOTE", "AVAILABILITY")}
+
 
 def free_port():
     """A TCP port that is free on 127.0.0.1 now (for a gateway or a fake server of a run)."""
@@ -54,9 +59,10 @@ class System:
         out = None
         if self.log_dir:
             out = self._logs[name] = open(os.path.join(self.log_dir, f"{name}.log"), "ab")
+        # PGAPPNAME: pg_stat_activity's application_name says which process holds a connection
         self.processes[name] = subprocess.Popen(
             [nameko, "run", "--config", self.config, self.services[name]],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT if out else None)
+            cwd=ROOT, env={**self.env, "PGAPPNAME": f"studio-{name}"}, stdout=out, stderr=subprocess.STDOUT if out else None)
 
     def start_all(self):
         for name in self.names:

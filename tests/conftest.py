@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import requests
 
-from scripts.system import System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
 
 RUN_ID = f"t{os.getpid()}"
 VHOST = f"studio_test_{RUN_ID}"
@@ -22,7 +22,16 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
+    # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
+    "DB_POOL_SIZE": "1",
+    "DB_MAX_OVERFLOW": "5",
+    "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
+    **LOAD_TEST_RATE_LIMITS,
     "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
+    # local receivers stand in for the studio's CRM
+    "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",
+    "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32",
+    "WEBHOOKS_RETRY_SCHEDULE": "0.3,0.3,0.3",
 }
 # Before anything reads config.yaml: this process and every process it starts see these.
 os.environ.update(TEST_ENV)
@@ -105,11 +114,3 @@ def api(system):
 def pytest_collection_modifyitems(items):
     """Tests that stop the shared RabbitMQ (marked broker_restart) run after all the others."""
     items.sort(key=lambda item: item.get_closest_marker("broker_restart") is not None)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Each phase's report on the item, so fixtures can tell a failed test (screenshots)."""
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"report_{report.when}", report)

@@ -6,7 +6,8 @@ cross RPC as their args and are rebuilt on the caller's side as the same type.
 from contracts.errors.base import Conflict, NotFound, StudioError
 
 __all__ = ["EventNotFound", "EventNotRetryable", "OperatorExists", "OperatorNotFound",
-           "SessionEnded", "SignInRefused", "TooManySignInAttempts"]
+           "SessionEnded", "SignInRefused", "TooManySignInAttempts", "WebhookDeliveryNotFound",
+           "WebhookEndpointNotFound"]
 
 
 class EventNotFound(NotFound):
@@ -51,3 +52,9 @@ class TooManySignInAttempts(StudioError):
     (seconds) says when to try again."""
 
     code = "too_many_sign_in_attempts"
+class WebhookEndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+
+
+class WebhookDeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"

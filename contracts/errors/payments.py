@@ -15,6 +15,7 @@ __all__ = [
     "PaymentNotFound",
     "PaymentNotRefundable",
     "PaymentProviderFailed",
+    "ReceiptContactMissing",
     "RefundExceedsPayment",
     "UnknownGateway",
     "WebhookForged",
@@ -76,3 +77,10 @@ class PaymentProviderFailed(ServiceUnavailable):
     """The payment provider refused or did not answer; nothing was charged by this request."""
 
     code = "payment_provider_unavailable"
+
+
+class ReceiptContactMissing(InvalidRequest):
+    """Fiscal receipts are on, and the customer gave neither an e-mail nor a phone number a
+    receipt can be sent to."""
+
+    code = "receipt_contact_required"

@@ -61,7 +61,9 @@ class ServiceDatabase(Database):
 
     def setup(self):
         make_psycopg_cooperative()
-        self.engine_options = dict(self.container.config.get("DB_ENGINE_OPTIONS") or {})
+        config = self.container.config
+        own_pool = (config.get("DB_POOLS") or {}).get(self.container.service_name) or {}
+        self.engine_options = {**(config.get("DB_ENGINE_OPTIONS") or {}), **own_pool}
         super().setup()
 
 

@@ -51,7 +51,8 @@ class Relay:
         self.batch = int(settings["outbox_batch"])
         self.idle_seconds = float(settings["outbox_idle_check_seconds"])
         self.keep_days = int(settings["outbox_keep_days"])
-        self.Session = session_factory(self.uri, pool_size=2, max_overflow=0)
+        # one green thread, one transaction at a time (its LISTEN connection is apart)
+        self.Session = session_factory(self.uri, pool_size=1, max_overflow=1)
         self.exchange = get_event_exchange(service_name, config)
         self.publisher = Publisher(
             config["AMQP_URI"], use_confirms=True, declare=[self.exchange],

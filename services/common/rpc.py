@@ -17,6 +17,7 @@ from nameko.rpc import Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 import contracts.errors  # noqa: F401  (every error a service raises across RPC)
 from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError
+from services.common.production import ProductionSecrets
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,10 @@ class _TimedServiceProxy:
 
 
 class Pingable:
-    """Mixin: the `ping` RPC the gateway's /health calls."""
+    """Mixin of every service: the `ping` RPC the gateway's /health calls, and no start in
+    production on a default secret."""
+
+    production_secrets = ProductionSecrets()
 
     @rpc
     def ping(self):

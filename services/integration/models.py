@@ -1,7 +1,7 @@
-"""The integration service's tables: the integration log, the operators (accounts, sessions,
-audit trail), and its outbox and inbox."""
+"""The integration service's tables: the integration log, outbound webhooks, the operators
+(accounts, sessions, audit trail), and its outbox and inbox."""
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index,
-                        Integer, MetaData, Text, func, text)
+                        Integer, MetaData, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 
@@ -43,6 +43,63 @@ class EventLogRow(Base):
         Index("event_log_type", "type", "occurred_at"),
         Index("event_log_unfinished", "status", "occurred_at",
               postgresql_where=text("status IN ('failed', 'dead')")),
+    )
+
+
+class WebhookEndpointRow(Base):
+    """A receiver of the studio's events over HTTP, registered by an operator."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id = Column(BigInteger, primary_key=True, autoincrement=True)
+    url = Column(Text, nullable=False)
+    description = Column(Text, nullable=False, server_default="")
+    event_types = Column(JSONB, nullable=False)          # ["booking.*", "payment.succeeded"]
+    include_personal_data = Column(Boolean, nullable=False, server_default="false")
+    active = Column(Boolean, nullable=False, server_default="true")
+    disabled_reason = Column(Text)
+    # The signing secrets are needed in clear to sign; they leave only in the answer that
+    # creates or rotates them.
+    secret = Column(Text, nullable=False)
+    previous_secret = Column(Text)
+    previous_secret_expires_at = Column(DateTime(timezone=True))
+    failing_since = Column(DateTime(timezone=True))      # first failure since the last success
+    request_id = Column(Text, unique=True)               # the Idempotency-Key that created it
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one endpoint, and how sending it went."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id = Column(BigInteger, primary_key=True, autoincrement=True)
+    endpoint_id = Column(BigInteger, ForeignKey("webhook_endpoints.id"), nullable=False)
+    event_id = Column(UUID(as_uuid=False), nullable=False)
+    event_type = Column(Text, nullable=False)
+    booking_id = Column(Text)                    # deliveries of one booking go in order
+    envelope = Column(JSONB, nullable=False)
+    status = Column(Text, nullable=False, server_default="pending")
+    attempts = Column(Integer, nullable=False, server_default="0")
+    # pending: when it may be tried; while a courier holds it, when its claim lapses.
+    next_attempt_at = Column(DateTime(timezone=True))
+    last_status_code = Column(Integer)
+    last_response = Column(Text)                 # a bounded excerpt of the answer
+    last_error = Column(Text)
+    delivered_at = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id", name="webhook_delivery_once"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')",
+                        name="webhook_delivery_status"),
+        Index("webhook_deliveries_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'")),
+        Index("webhook_deliveries_endpoint", "endpoint_id", "id"),
+        Index("webhook_deliveries_booking", "endpoint_id", "booking_id", "id",
+              postgresql_where=text("status = 'pending'")),
     )
 
 

@@ -22,8 +22,10 @@ from services.common.inbox import (
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
-from services.integration import operations, operators
+from services.integration import operations, operators, webhooks
 from services.integration.models import Base
+from services.integration.webhook_courier import WebhookDelivery
+from services.integration.webhook_rules import WebhookSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ class _LoggingInboxRunner(_InboxRunner):
                     self.log_failure(session, envelope, handler_name, outcome, failure[-1])
                 elif outcome == DONE:
                     operations.count_attempts(session, envelope, handler_name)
+                if outcome != "skipped":
+                    # Outbound webhooks go out whatever the reaction's fate; a retry of the
+                    # event adds no second delivery.
+                    webhooks.enqueue(session, envelope, now())
                 return outcome
         except Exception:
             # As the shared inbox does: the database is away, so the message goes back to
@@ -89,6 +95,9 @@ class AdminToken(Config):
 
     def build(self, config):
         return str(config.get("ADMIN_TOKEN") or "")
+class WebhookConfig(Config):
+    def build(self, config):
+        return WebhookSettings.from_config(config)
 
 
 class IntegrationService(Pingable, ReliableConsumer):
@@ -97,6 +106,8 @@ class IntegrationService(Pingable, ReliableConsumer):
     db = ServiceDatabase(Base)
     outbox_relay = OutboxRelay()
     inbox = LoggingInbox()
+    webhook_settings = WebhookConfig()
+    webhook_delivery = WebhookDelivery()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments", timeout=PAYMENTS_RPC_TIMEOUT)
     operator_settings = OperatorSettings()
@@ -262,3 +273,63 @@ class IntegrationService(Pingable, ReliableConsumer):
     def forget_ended_sessions(self):
         with self.db.get_session() as session:
             operators.forget_ended_sessions(session, now())
+    # --- outbound webhooks (operators) ---
+    @rpc
+    def create_webhook_endpoint(self, endpoint, request_id=None):
+        """Register an endpoint: {url, event_types: ["booking.*", ...], description?,
+        active?, include_personal_data?}. The answer carries its signing `secret` (whsec_...),
+        shown only here. Every event it wants from now on is POSTed to it, signed per the
+        Standard Webhooks specification, at least once. Idempotent per request_id."""
+        with self.db.get_session() as session:
+            return webhooks.register_endpoint(session, self.webhook_settings, endpoint, now(),
+                                              request_id)
+
+    @rpc
+    def update_webhook_endpoint(self, endpoint_id, changes):
+        """Change url, event_types, description, include_personal_data or active
+        (active=True re-enables an endpoint that was disabled; its waiting deliveries go)."""
+        with self.db.get_session() as session:
+            return webhooks.update_endpoint(session, self.webhook_settings, endpoint_id,
+                                            changes, now())
+
+    @rpc
+    def rotate_webhook_secret(self, endpoint_id, overlap_hours=None):
+        """A new signing secret (shown only in this answer); the previous one keeps signing
+        too for overlap_hours (default WEBHOOKS.secret_overlap_hours)."""
+        with self.db.get_session() as session:
+            return webhooks.rotate_secret(session, self.webhook_settings, endpoint_id, now(),
+                                          overlap_hours)
+
+    @rpc
+    def list_webhook_endpoints(self):
+        """Every endpoint (never its secret). Reads only."""
+        with self.db.get_session() as session:
+            return webhooks.list_endpoints(session)
+
+    @rpc
+    def get_webhook_endpoint(self, endpoint_id):
+        """One endpoint (never its secret). Raises WebhookEndpointNotFound."""
+        with self.db.get_session() as session:
+            return webhooks.get_endpoint(session, endpoint_id)
+
+    @rpc
+    def list_webhook_deliveries(self, endpoint_id, status=None, cursor=None, limit=50):
+        """{items, next_cursor}: an endpoint's deliveries newest first (status pending |
+        delivered | failed), with attempts, the last response code and excerpt, next try."""
+        filters = {k: v for k, v in dict(status=status, cursor=cursor, limit=limit).items()
+                   if v is not None}
+        with self.db.get_session() as session:
+            return webhooks.list_deliveries(session, endpoint_id, filters)
+
+    @rpc
+    def resend_webhook_delivery(self, delivery_id):
+        """Send one delivery again now, with a fresh round of tries (same webhook-id)."""
+        with self.db.get_session() as session:
+            return webhooks.resend(session, delivery_id, now())
+
+    @rpc
+    def replay_webhooks(self, endpoint_id, since):
+        """Queue again every event the endpoint wants that occurred since `since` (ISO-8601),
+        from the integration log; returns {endpoint_id, queued}."""
+        with self.db.get_session() as session:
+            return webhooks.replay_since(session, endpoint_id, since, now())

@@ -1,6 +1,7 @@
 """The ways a notification leaves the studio: Telegram, e-mail, or only the log.
 
-Every channel has one method, `send(recipient, text) -> provider message id or None`, and
+Every channel has one method, `send(recipient, text) -> provider message id or None` (the
+e-mail channel, and the log standing in for it, also take `calendar=`: an .ics to attach), and
 says how a failure should be treated: RetryableDelivery (try again later, maybe after the
 provider's own retry_after) or PermanentDelivery (trying again cannot help). Error texts
 end up in the notifications table and in logs, so they never carry the bot token or the
@@ -169,9 +170,8 @@ class LogChannel:
         return f"LogChannel({self.name!r})"
 
     def send(self, recipient, text, calendar=None):
-        # stands in for e-mail too, whose messages may carry the booking's .ics
-        logger.info("notification via %s (logged, not sent) to %s%s:\n%s", self.name,
-                    recipient, " with a calendar file" if calendar else "", text)
+        logger.info("notification via %s (logged, not sent) to %s%s:\n%s", self.name, recipient,
+                    " with a calendar file" if calendar else "", text)
         return None
 
 

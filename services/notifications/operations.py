@@ -54,6 +54,10 @@ PAYMENT_MESSAGES = {
     # a refund the provider refused: the studio must act before the customer asks
     "payment.refund_failed": (None, "studio_payment_refund_failed"),
 }
+# alerts for the studio alone, from events that concern no booking
+STUDIO_ALERTS = {
+    "webhook.endpoint_disabled": "studio_webhook_endpoint_disabled",
+}
 # Customer messages that carry the booking for their calendar: an .ics in an e-mail, a link
 # in the text (templates read `calendar_url`).
 CALENDAR_TEMPLATES = ("booking_confirmed",)
@@ -270,6 +274,13 @@ def announce_payment_event(session, settings, event, ask_booking, now):
     customer = (booking or {}).get("customer")
     return _tell_customer_and_studio(session, settings, event, context, customer,
                                      PAYMENT_MESSAGES[event["type"]], now)
+
+
+def announce_studio_alert(session, settings, event, now):
+    """An operator alert about no booking (webhook.endpoint_disabled): the studio is told."""
+    return record_messages(session, settings, now, event_id=event["event_id"], booking_id=None,
+                           context=event["payload"], recipients=settings.studio_recipients,
+                           template=STUDIO_ALERTS[event["type"]], audience="studio")
 
 
 def reminder_event_id(booking_id):

@@ -70,6 +70,10 @@ class NotificationsService(Pingable, ReliableConsumer):
         operations.announce_payment_event(session, self.settings, event,
                                           self.booking.get_booking, now())
 
+    @on_event("integration", "webhook.endpoint_disabled")
+    def webhook_endpoint_disabled(self, session, event):
+        operations.announce_studio_alert(session, self.settings, event, now())
+
     @configured_timer("NOTIFICATIONS", "reminder_interval_seconds", default=60)
     def send_reminders(self):
         with self.db.get_session() as session:

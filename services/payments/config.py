@@ -6,6 +6,7 @@ from datetime import timedelta
 from contracts.errors.base import InvalidRequest
 from contracts.errors.payments import UnknownGateway
 from services.payments.providers import MockProvider, build_provider
+from services.payments.receipts import ReceiptSettings
 
 PAYMENT_ENVS = ("mock", "test", "production")
 REAL_GATEWAYS = ("yookassa", "sberpay", "tinkoff")
@@ -25,6 +26,7 @@ class Settings:
     return_url_hosts: tuple = ()
     mock_webhook_url: str = ""
     mock_webhook_secret: str = ""
+    receipts: ReceiptSettings = ReceiptSettings()
 
     @classmethod
     def from_config(cls, payments, public_url="http://127.0.0.1:8000"):
@@ -46,6 +48,7 @@ class Settings:
             mock_webhook_url=str(mock.get("webhook_url") or
                                  f"{str(public_url).rstrip('/')}/api/payments/webhook/mock"),
             mock_webhook_secret=str(mock.get("webhook_secret") or ""),
+            receipts=ReceiptSettings.from_config(payments.get("receipts")),
         )
 
 
@@ -65,7 +68,8 @@ class Gateways:
     @classmethod
     def from_config(cls, payments, env, mock_state_lookup=None):
         providers = payments.get("providers") or {}
-        adapters = {name: build_provider(name, providers.get(name)) for name in REAL_GATEWAYS}
+        adapters = {name: build_provider(name, providers.get(name), env)
+                    for name in REAL_GATEWAYS}
         if env == MOCK:
             settings = dict(providers.get(MOCK) or {})
             # config.yaml holds the checkout page's base URL (no braces in config values).

@@ -23,7 +23,7 @@ from contracts.errors.base import InvalidRequest
 from contracts.errors.payments import IdempotencyKeyReused, PaymentInProgress, PaymentProviderFailed
 from contracts.payments import CreatePaymentSchema
 from services.common.input import load
-from services.payments import domain, store, views
+from services.payments import domain, receipts, store, views
 from services.payments.models import PaymentRow
 from services.payments.providers import ProviderError
 
@@ -86,7 +86,8 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
             if key_row.response is not None:
                 return key_row.response
         payment, started_here = _payment_to_start(
-            session, key_row, booking, kind, gateway, provider_name, return_url, now)
+            session, key_row, booking, kind, gateway, provider_name, return_url, now,
+            settings.receipts)
         if key_row is not None:
             key_row.payment_id = payment.id
         if payment.provider_payment_id is not None:
@@ -110,7 +111,7 @@ def _check_return_url(settings, return_url):
 
 
 def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, return_url,
-                      now):
+                      now, receipt_settings):
     """(payment row, created by this call?): the key's pending payment, the booking's pending
     payment of this kind, or a new pending one."""
     if key_row is not None and key_row.payment_id is not None:
@@ -122,12 +123,14 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
         return existing, False
     amount = domain.amount_due(booking, kind,
                               store.money_taken_for_booking(session, booking["id"]))
+    description = domain.description(booking, kind)
     row = PaymentRow(
         id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
         currency=booking["currency"], gateway=gateway, provider=provider_name,
-        status=domain.PENDING, return_url=return_url,
-        description=domain.description(booking, kind), refunded_amount=0, provider_state={},
-        created_at=now, updated_at=now)
+        status=domain.PENDING, return_url=return_url, description=description,
+        receipt=receipts.payment_receipt(receipt_settings, booking.get("customer"), kind,
+                                         amount, description),
+        refunded_amount=0, provider_state={}, created_at=now, updated_at=now)
     if store.insert_payment(session, row):
         return row, True
     # A concurrent request made the booking's pending payment of this kind first.
@@ -144,7 +147,7 @@ def _start_at_provider(sessions, gateways, settings, payment, key):
         started = provider.create_payment(
             payment.id, payment.amount, payment.currency, payment.description,
             payment.return_url or settings.default_return_url,
-            {"booking_id": payment.booking_id, "kind": payment.kind})
+            {"booking_id": payment.booking_id, "kind": payment.kind}, receipt=payment.receipt)
     except ProviderError as exc:
         log.warning("payment %s: %s could not start it: %s", payment.id, payment.provider, exc)
         with sessions() as session:

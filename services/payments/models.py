@@ -47,6 +47,7 @@ class PaymentRow(Base):
     description = Column(Text, nullable=False, server_default="")
     refunded_amount = Column(BigInteger, nullable=False, server_default="0")
     provider_state = Column(JSONB, nullable=False, server_default="{}")
+    receipt = Column(JSONB)     # the fiscal receipt sent with it (services.payments.receipts)
     checked_at = Column(DateTime(timezone=True))          # last asked the provider (reconcile)
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -13,7 +13,7 @@ from contracts.errors.payments import (
 )
 from contracts.payments import RefundBookingSchema, RefundRequestSchema
 from services.common.input import load, uuid_or_none
-from services.payments import domain, store, views
+from services.payments import domain, receipts, store, views
 from services.payments.models import RefundRow
 from services.payments.providers import ProviderError, ProviderRefund
 
@@ -71,7 +71,9 @@ def _send_refund(sessions, gateways, refund_id, now, retry):
             result = provider.fetch_refund(refund_row.provider_refund_id)
         if result is None:
             result = provider.refund(refund_row.id, payment.provider_payment_id,
-                                     refund_row.amount, payment.currency)
+                                     refund_row.amount, payment.currency,
+                                     receipt=receipts.refund_receipt(payment.receipt,
+                                                                     refund_row.amount))
     except ProviderError as exc:
         log.warning("refund %s of payment %s: %s", refund_id, payment.id, exc)
         raise PaymentProviderFailed(

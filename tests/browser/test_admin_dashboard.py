@@ -3,13 +3,12 @@ the day's schedule, a booking paid in another browser turning confirmed without 
 the booking card's cancellation and its refund. A failed test leaves a screenshot in
 $ADMIN_SCREENSHOTS (default: the system's temp dir)."""
 import os
-import shutil
 import tempfile
 import uuid
 from datetime import date, timedelta
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.integration_flow import make_hall, plant_dead_event
@@ -31,16 +30,10 @@ def hall(rpc):
     return make_hall(rpc)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is missing: scripts/ensure_tools.sh chromium installs it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable,
-                                             args=["--no-sandbox"])
-        yield browser
-        browser.close()
+@pytest.fixture
+def chromium(browser):
+    """pytest-playwright's browser: Debian's chromium (tests/browser/conftest.py)."""
+    return browser
 
 
 @pytest.fixture(scope="module")

@@ -2,24 +2,9 @@
 import uuid
 
 import icalendar
-import pytest
 
 from contracts.ical import CalendarSettings, calendar_link
-from tests.amqp import rpc_client
-from tests.e2e.test_booking_api import MONDAY, body
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
-
-
-@pytest.fixture
-def hall(operator):
-    return operator.booking.create_hall({
-        "name": f"Calendar hall {uuid.uuid4()}", "capacity": 4, "buffer_minutes": 0,
-        "tariff": {"hourly_price": 200000, "rules": []}})
+from tests.e2e.test_booking_api import MONDAY, body, hall, operator  # noqa: F401 -- fixtures
 
 
 def only_event(answer):

@@ -91,6 +91,9 @@ def test_prepayment_through_the_mock_checkout_succeeds_and_is_announced(api, boo
     page = api.session.get(payment["confirmation_url"])
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "card_number" in page.text and "1\u00a0440,00" in page.text
+    assert '<html lang="ru">' in page.text and "Номер карты" in page.text   # the studio's
+    english = api.session.get(payment["confirmation_url"], params={"lang": "en"})
+    assert '<html lang="en">' in english.text and "Card number" in english.text
 
     paid = api.session.post(payment["confirmation_url"], data={"card_number": PAYING_CARD},
                             allow_redirects=False)
@@ -101,7 +104,8 @@ def test_prepayment_through_the_mock_checkout_succeeds_and_is_announced(api, boo
         "payment_id": payment["id"], "booking_id": booking["id"], "kind": "prepayment",
         "amount": booking["prepayment_amount"], "currency": "RUB", "gateway": "yookassa",
         "status": "succeeded", "refunded_amount": 0}
-    assert "Paid" in api.session.get(payment["confirmation_url"]).text
+    assert "Оплачено" in api.session.get(payment["confirmation_url"]).text
+    assert "Paid" in api.session.get(payment["confirmation_url"] + "?lang=en").text
 
 
 def test_a_declined_card_fails_the_payment_and_is_announced(api, booking, watcher):
@@ -109,11 +113,11 @@ def test_a_declined_card_fails_the_payment_and_is_announced(api, booking, watche
     declined = api.session.post(payment["confirmation_url"],
                                 data={"card_number": DECLINED_CARD}, allow_redirects=False)
     assert declined.status_code == 303
-    assert declined.headers["Location"].endswith(f"/mock-checkout/{payment['id']}")
+    assert declined.headers["Location"].endswith(f"/mock-checkout/{payment['id']}?lang=ru")
     assert wait_until(lambda: status_of(api, payment["id"]) == "failed", seconds=15)
     [event] = events_of(watcher, payment["id"], "payment.failed")
     assert event["body"]["payload"]["status"] == "failed"
-    assert "declined" in api.session.get(payment["confirmation_url"]).text
+    assert "Карта отклонена" in api.session.get(payment["confirmation_url"]).text
 
 
 def test_a_card_that_is_no_test_card_is_422_and_changes_nothing(api, booking, payments_db):

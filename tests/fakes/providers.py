@@ -11,7 +11,9 @@ They keep every request they get in `requests_seen`, and their test helpers (`pa
 `callback_url`, recording what came back in `deliveries`.
 
 Signatures are computed here independently of the adapters, so a mistake in an adapter's
-algorithm shows up as a refusal rather than being mirrored.
+algorithm shows up as a refusal rather than being mirrored. So are fiscal receipts (54-ФЗ):
+each fake checks its provider's receipt fields and that the items add up to the money, and
+with `receipt_required` (a shop whose cash register is on) refuses money without a receipt.
 """
 import base64
 import hashlib
@@ -98,6 +100,29 @@ class LocalServer:
         raise NotImplementedError
 
 
+# 54-ФЗ: what the providers accept (their own names)
+PAYMENT_MODES = {"full_prepayment", "partial_prepayment", "advance", "full_payment",
+                 "partial_payment", "credit", "credit_payment"}
+PAYMENT_SUBJECTS = {"commodity", "excise", "job", "service", "gambling_bet", "gambling_prize",
+                    "lottery", "lottery_prize", "intellectual_activity", "payment",
+                    "agent_commission", "composite", "another"}
+TBANK_TAXATION = {"osn", "usn_income", "usn_income_outcome", "envd", "esn", "patent"}
+TBANK_TAX = {"none", "vat0", "vat10", "vat20", "vat110", "vat120"}
+TBANK_METHODS = (PAYMENT_MODES - {"partial_prepayment"}) | {"prepayment"}
+_PHONE = re.compile(r"^\+?[0-9]{11,15}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _contact_problem(email, phone):
+    if not email and not phone:
+        return "the customer's email or phone is required"
+    if email and not _EMAIL.match(str(email)):
+        return "the customer's email is not valid"
+    if phone and not _PHONE.match(str(phone)):
+        return "the customer's phone is not valid"
+    return None
+
+
 def _json(status, payload):
     return status, "application/json; charset=utf-8", json.dumps(payload, ensure_ascii=False)
 
@@ -159,6 +184,8 @@ class FakeYooKassa(LocalServer, _Delivering):
         # True: refunds are answered `pending` and succeed only at settle_refunds(), as
         # YooKassa's do when the bank takes its time
         self.refunds_pending = False
+        self.receipt_required = False
+        self.receipts = []      # (payment or refund id, receipt) accepted
 
     @property
     def api_url(self):
@@ -233,8 +260,41 @@ class FakeYooKassa(LocalServer, _Delivering):
             return self._error(400, "invalid_request", "Unsupported currency", "amount.currency")
         return None
 
+    def _receipt_error(self, request):
+        receipt = request.get("receipt")
+        if receipt is None:
+            return self._error(400, "invalid_request", "Receipt is missing or illegal",
+                               "receipt") if self.receipt_required else None
+        customer = receipt.get("customer") or {}
+        problem = _contact_problem(customer.get("email"), customer.get("phone"))
+        items = receipt.get("items")
+        if not problem and receipt.get("tax_system_code") not in range(1, 7):
+            problem = "tax_system_code must be 1..6"
+        if not problem and (not isinstance(items, list) or not items):
+            problem = "items are required"
+        total = Decimal(0)
+        for item in items if not problem else ():
+            price = item.get("amount") or {}
+            if not 1 <= len(item.get("description") or "") <= 128:
+                problem = "an item's description must be 1..128 characters"
+            elif self._amount_error(price) or price["currency"] != request["amount"]["currency"]:
+                problem = "an item's amount must be like 1500.00 in the payment's currency"
+            elif item.get("vat_code") not in range(1, 7):
+                problem = "an item's vat_code must be 1..6"
+            elif item.get("payment_subject") not in PAYMENT_SUBJECTS:
+                problem = "an item's payment_subject is unknown"
+            elif item.get("payment_mode") not in PAYMENT_MODES:
+                problem = "an item's payment_mode is unknown"
+            else:
+                total += Decimal(str(item.get("quantity"))) * Decimal(price["value"])
+        if not problem and total != Decimal(request["amount"]["value"]):
+            problem = (f"the items add up to {total:.2f}, not the amount "
+                       f"{request['amount']['value']}")
+        return self._error(400, "invalid_request", f"Receipt is illegal: {problem}",
+                           "receipt") if problem else None
+
     def _create_payment(self, request):
-        error = self._amount_error(request.get("amount"))
+        error = self._amount_error(request.get("amount")) or self._receipt_error(request)
         if error:
             return error
         confirmation = request.get("confirmation") or {}
@@ -264,13 +324,15 @@ class FakeYooKassa(LocalServer, _Delivering):
             "test": True,
         }
         self.payments[payment_id] = payment
+        if "receipt" in request:
+            self.receipts.append((payment_id, request["receipt"]))
         return _json(200, payment)
 
     def _create_refund(self, request):
         payment = self.payments.get(request.get("payment_id"))
         if payment is None:
             return self._error(400, "invalid_request", "Payment not found", "payment_id")
-        error = self._amount_error(request.get("amount"))
+        error = self._amount_error(request.get("amount")) or self._receipt_error(request)
         if error:
             return error
         if payment["status"] != "succeeded":
@@ -289,6 +351,8 @@ class FakeYooKassa(LocalServer, _Delivering):
             "amount": request["amount"],
         }
         self.refunds[refund["id"]] = refund
+        if "receipt" in request:
+            self.receipts.append((refund["id"], request["receipt"]))
         if not self.refunds_pending:
             self._refund_done(refund)
         return _json(200, refund)
@@ -374,10 +438,43 @@ class FakeTinkoff(LocalServer, _Delivering):
         self.requests_seen = []
         self.deliveries = []
         self._payment_ids = itertools.count(4_000_000_001)
+        self.receipt_required = False
+        self.receipts = []      # (path, Receipt) accepted
 
     @property
     def api_url(self):
         return self.url + "/v2"
+
+    def _receipt_problem(self, request, amount):
+        receipt = request.get("Receipt")
+        if receipt is None:
+            return "Receipt обязателен для терминала с онлайн-кассой" if self.receipt_required \
+                else None
+        problem = _contact_problem(receipt.get("Email"), receipt.get("Phone"))
+        items = receipt.get("Items")
+        if not problem and receipt.get("Taxation") not in TBANK_TAXATION:
+            problem = "Taxation неверен"
+        if not problem and (not isinstance(items, list) or not items):
+            problem = "Items обязательны"
+        total = 0
+        for item in items if not problem else ():
+            price, quantity, line = item.get("Price"), item.get("Quantity"), item.get("Amount")
+            if not item.get("Name") or len(item["Name"]) > 128:
+                problem = "Name позиции: 1..128 символов"
+            elif type(price) is not int or type(line) is not int or not quantity:
+                problem = "Price и Amount позиции: целые копейки"
+            elif Decimal(str(price)) * Decimal(str(quantity)) != line:
+                problem = "Amount позиции не равен Price × Quantity"
+            elif item.get("Tax") not in TBANK_TAX:
+                problem = "Tax позиции неверен"
+            elif item.get("PaymentMethod") not in TBANK_METHODS or \
+                    item.get("PaymentObject") not in PAYMENT_SUBJECTS:
+                problem = "PaymentMethod или PaymentObject позиции неверны"
+            else:
+                total += line
+        if not problem and total != amount:
+            problem = f"Сумма позиций чека {total} не равна сумме {amount}"
+        return problem
 
     def _refusal(self, code, message, details=""):
         return _json(200, {"Success": False, "ErrorCode": code, "Message": message, "Details": details,
@@ -417,6 +514,11 @@ class FakeTinkoff(LocalServer, _Delivering):
             return self._refusal("8", "Неверный статус транзакции", f"OrderId {order_id} уже использован")
         if len(request.get("Description") or "") > 140:
             return self._refusal("9999", "Неверные параметры", "Description длиннее 140 символов")
+        problem = self._receipt_problem(request, request["Amount"])
+        if problem:
+            return self._refusal("308", "Неверные параметры чека", problem)
+        if "Receipt" in request:
+            self.receipts.append(("Init", request["Receipt"]))
         self.order_ids.add(order_id)
         payment_id = str(next(self._payment_ids))
         payment = {
@@ -447,6 +549,11 @@ class FakeTinkoff(LocalServer, _Delivering):
             amount = request.get("Amount", original)
             if amount > original:
                 return self._refusal("9999", "Сумма возврата больше суммы платежа")
+            problem = self._receipt_problem(request, amount)
+            if problem:
+                return self._refusal("308", "Неверные параметры чека", problem)
+            if "Receipt" in request:
+                self.receipts.append(("Cancel", request["Receipt"]))
             payment["Refunded"] += amount
             payment["Status"] = "REFUNDED" if payment["Refunded"] == payment["Amount"] else "PARTIAL_REFUNDED"
             answer = self._answer(payment, OriginalAmount=original, NewAmount=original - amount)
@@ -516,10 +623,51 @@ class FakeSber(LocalServer, _Delivering):
         self.order_numbers = set()
         self.requests_seen = []
         self.deliveries = []
+        self.receipt_required = False
+        self.receipts = []      # (method, the items' JSON) accepted
 
     @property
     def api_url(self):
         return self.url + "/payment/rest/"
+
+    @staticmethod
+    def _items_problem(items, amount):
+        if not isinstance(items, list) or not items:
+            return "позиции обязательны"
+        total = 0
+        for item in items:
+            quantity = (item.get("quantity") or {}).get("value")
+            price, line = item.get("itemPrice"), item.get("itemAmount")
+            attributes = {a.get("name"): a.get("value") for a in
+                          (item.get("itemAttributes") or {}).get("attributes") or []}
+            if not item.get("name") or not item.get("positionId") or not quantity:
+                return "positionId, name и quantity позиции обязательны"
+            if type(price) is not int or type(line) is not int or \
+                    Decimal(str(price)) * Decimal(str(quantity)) != line:
+                return "itemAmount позиции не равен itemPrice × quantity"
+            if (item.get("tax") or {}).get("taxType") not in range(0, 11):
+                return "taxType позиции неверен"
+            if attributes.get("paymentMethod") not in {str(n) for n in range(1, 8)} or \
+                    attributes.get("paymentObject") not in {str(n) for n in range(1, 20)}:
+                return "paymentMethod или paymentObject позиции неверны"
+            total += line
+        if total != amount:
+            return f"сумма позиций {total} не равна сумме {amount}"
+        return None
+
+    def _bundle_problem(self, form):
+        if "orderBundle" not in form:
+            return "orderBundle обязателен (онлайн-касса)" if self.receipt_required else None
+        try:
+            bundle = json.loads(form["orderBundle"])
+        except ValueError:
+            return "orderBundle: неверный JSON"
+        customer = bundle.get("customerDetails") or {}
+        if form.get("taxSystem") not in {str(n) for n in range(0, 6)}:
+            return "taxSystem неверен"
+        return _contact_problem(customer.get("email"), customer.get("phone")) or \
+            self._items_problem((bundle.get("cartItems") or {}).get("items"),
+                                int(form["amount"]))
 
     def answer(self, method, path, query, headers, body, remote_addr):
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
@@ -548,6 +696,11 @@ class FakeSber(LocalServer, _Delivering):
             return _json(200, {"errorCode": "7", "errorMessage": "Валюта не поддерживается"})
         if not form.get("returnUrl"):
             return _json(200, {"errorCode": "4", "errorMessage": "URL возврата не указан"})
+        problem = self._bundle_problem(form)
+        if problem:
+            return _json(200, {"errorCode": "1", "errorMessage": f"Корзина: {problem}"})
+        if "orderBundle" in form:
+            self.receipts.append(("register.do", json.loads(form["orderBundle"])))
         self.order_numbers.add(number)
         order_id = str(uuid.uuid4())
         self.orders[order_id] = {
@@ -579,6 +732,15 @@ class FakeSber(LocalServer, _Delivering):
         amount = int(form["amount"])
         if order["orderStatus"] not in (2, 4) or amount > order["deposited"] - order["refunded"]:
             return _json(200, {"errorCode": "7", "errorMessage": "Сумма возврата превышает сумму списания"})
+        if "refundItems" in form or self.receipt_required:
+            try:
+                items = json.loads(form.get("refundItems") or "{}").get("items")
+            except ValueError:
+                items = None
+            problem = self._items_problem(items, amount)
+            if problem:
+                return _json(200, {"errorCode": "1", "errorMessage": f"Корзина возврата: {problem}"})
+            self.receipts.append(("refund.do", items))
         order["refunded"] += amount
         order["orderStatus"] = 4
         return _json(200, {"errorCode": "0", "errorMessage": "Успешно"})

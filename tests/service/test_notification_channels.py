@@ -286,6 +286,13 @@ def test_log_channel_only_records(caplog):
     assert "424242" in caplog.text and "Белый зал" in caplog.text
 
 
+def test_the_log_standing_in_for_email_takes_its_calendar_file(caplog):
+    with caplog.at_level(logging.INFO, logger="services.notifications.channels"):
+        sent = LogChannel("email").send("anna@example.com", TEXT, calendar="BEGIN:VCALENDAR")
+    assert sent is None
+    assert "with a calendar file" in caplog.text
+
+
 UNCONFIGURED = {
     "telegram": {"api_url": "https://api.telegram.org", "bot_token": ""},
     "email": {"host": "", "port": 587, "security": "starttls", "username": "", "password": "",

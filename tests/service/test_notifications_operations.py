@@ -6,16 +6,16 @@ from datetime import datetime, timedelta, timezone
 
 import icalendar
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from tests.databases import own_database
 
 from contracts.events import make_envelope
 from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
-from services.common.config import db_uri
 from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.inbox import process_event
-from services.common.migrate import drop_database, upgrade
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
 from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
@@ -35,12 +35,8 @@ INBOX = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 1,
 @pytest.fixture(scope="module")
 def engine(config):
     # Its own database: the running system's courier must not deliver these rows.
-    uri = db_uri(config, "notifications") + "_ops"
-    upgrade("notifications", uri)
-    engine = create_engine(uri)
-    yield engine
-    engine.dispose()
-    drop_database(uri)
+    with own_database(config, "notifications", "ops") as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -583,3 +579,16 @@ def test_a_confirmation_email_carries_the_booking_as_ics_and_the_text_a_calendar
     assert link in customer_chat
     studio_mail = [sent for sent in mail.sent if sent[0] == "desk@studio.example"]
     assert studio_mail and all(len(sent) == 2 for sent in studio_mail)   # no file for the desk
+
+
+def test_a_disabled_webhook_endpoint_is_told_to_the_studio_once(session):
+    event = make_envelope("integration", "webhook.endpoint_disabled", {
+        "endpoint_id": 3, "url": "https://crm.example/hooks",
+        "reason": "the receiver answered 410 Gone", "failing_since": None})
+    operations.announce_studio_alert(session, SETTINGS, event, NOW)
+    operations.announce_studio_alert(session, SETTINGS, event, NOW)
+    session.commit()
+    recorded = rows(session, template="studio_webhook_endpoint_disabled")
+    assert [(r.audience, r.channel, r.recipient) for r in recorded] == [
+        ("studio", "telegram", "-1001"), ("studio", "email", "desk@studio.example")]
+    assert "https://crm.example/hooks" in recorded[0].text.splitlines()[0]

@@ -4,8 +4,8 @@ import pytest
 
 from contracts.notifications import SENDABLE_TEMPLATES
 from services.notifications.messages import available_templates, languages, render
-from services.notifications.operations import (BOOKING_MESSAGES, PAYMENT_MESSAGES, Settings,
-                                               booking_links)
+from services.notifications.operations import (BOOKING_MESSAGES, PAYMENT_MESSAGES,
+                                               STUDIO_ALERTS, Settings, booking_links)
 
 BOOKING = {
     "booking_id": "b7a1c2d3-0000-4000-8000-000000000001", "hall_id": 3, "hall_name": "Белый зал",
@@ -21,7 +21,7 @@ PAYMENT = {"payment_id": "p-9", "booking_id": BOOKING["booking_id"], "kind": "fu
 @pytest.mark.parametrize("lang", languages())
 def test_every_template_the_service_picks_exists(lang):
     picked = {t for pair in [*BOOKING_MESSAGES.values(), *PAYMENT_MESSAGES.values()]
-              for t in pair if t} | set(SENDABLE_TEMPLATES)
+              for t in pair if t} | set(SENDABLE_TEMPLATES) | set(STUDIO_ALERTS.values())
     assert picked <= set(available_templates(lang))
 
 
@@ -55,3 +55,12 @@ def test_the_studio_hears_of_a_released_hold(lang):
 def test_a_partial_refund_names_this_refund(template):
     text = render(template, {**BOOKING, **PAYMENT, "refund_amount": 50000})
     assert "500,00\u00a0₽" in text.splitlines()[0] and "1\u00a0500,00" not in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("lang", languages())
+def test_the_studio_hears_which_webhook_endpoint_stopped_and_why(lang):
+    text = render("studio_webhook_endpoint_disabled", {
+        "endpoint_id": 7, "url": "https://crm.example/hooks", "reason": "the receiver "
+        "answered 410 Gone", "failing_since": None}, lang)
+    assert "https://crm.example/hooks" in text.splitlines()[0]
+    assert "410 Gone" in text and "update_webhook_endpoint(7" in text

@@ -628,7 +628,7 @@ class CrashingProvider:
 
     name = "tinkoff"
 
-    def create_payment(self, *args):
+    def create_payment(self, *args, **kwargs):
         raise SystemExit("killed")
 
 

@@ -21,13 +21,20 @@ PROVIDERS = {
 }
 
 
-def build_provider(name, settings):
-    """The adapter for provider `name`, configured from its section of PAYMENTS.providers."""
+def build_provider(name, settings, env="test"):
+    """The adapter for provider `name`, configured from its section of PAYMENTS.providers.
+    Its API address is `api_url` when set, else the one of `api_urls` for PAYMENT_ENV `env`:
+    the provider's sandbox for test (and mock: nothing real by accident), its real API for
+    production."""
     try:
         provider_class = PROVIDERS[name]
     except KeyError:
         raise ValueError(f"unknown payment provider {name!r}; known: {', '.join(PROVIDERS)}") from None
-    return provider_class(dict(settings or {}))
+    settings = dict(settings or {})
+    api_urls = settings.pop("api_urls", None) or {}
+    if not settings.get("api_url") and api_urls:
+        settings["api_url"] = api_urls["production" if env == "production" else "test"]
+    return provider_class(settings)
 
 
 __all__ = [

@@ -82,14 +82,17 @@ class Provider:
     # (`ProviderPayment.refunded_amount`) before it is sent again.
     refunds_idempotent = True
 
-    def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
-        """Start a payment; idempotent on `payment_id` (a retry never charges twice)."""
+    def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
+                       receipt=None):
+        """Start a payment; idempotent on `payment_id` (a retry never charges twice).
+        `receipt`: the fiscal receipt to print (services.payments.receipts), or None."""
         raise NotImplementedError
 
     def fetch(self, provider_payment_id):
         raise NotImplementedError
 
-    def refund(self, refund_id, provider_payment_id, amount, currency):
+    def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
+        """Give `amount` back; `receipt`: the refund's own fiscal receipt, or None."""
         raise NotImplementedError
 
     def fetch_refund(self, provider_refund_id):

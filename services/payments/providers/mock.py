@@ -121,7 +121,8 @@ class MockProvider(Provider):
         self.webhook_secret = settings.get("webhook_secret") or ""
         self.state_lookup = state_lookup or settings.get("state_lookup")
 
-    def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
+    def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
+                       receipt=None):  # the mock prints no receipt
         return ProviderPayment(
             provider_payment_id=provider_payment_id_for(payment_id),
             status=PENDING,
@@ -147,7 +148,7 @@ class MockProvider(Provider):
             raw=dict(state),
         )
 
-    def refund(self, refund_id, provider_payment_id, amount, currency):
+    def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
         return ProviderRefund(
             provider_refund_id="mock_refund_" + refund_id,
             status=REFUND_SUCCEEDED,

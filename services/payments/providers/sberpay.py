@@ -6,6 +6,7 @@ only prompts the service to ask getOrderStatusExtended what really happened.
 """
 import hashlib
 import hmac
+import json
 from urllib.parse import parse_qsl
 
 import requests
@@ -55,6 +56,36 @@ _CALLBACK_STATUS = {
     ("declinedByTimeout", "1"): FAILED,
     ("declinedByTimeout", "0"): FAILED,
 }
+
+# 54-ФЗ codes in Sber's words (receipts are kept in YooKassa's: services.payments.receipts)
+TAX_SYSTEM = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5}
+TAX_TYPE = {1: 0, 2: 1, 3: 2, 4: 6, 5: 4, 6: 7}
+PAYMENT_METHOD = {"full_prepayment": 1, "partial_prepayment": 2, "advance": 3,
+                  "full_payment": 4, "partial_payment": 5, "credit": 6, "credit_payment": 7}
+PAYMENT_OBJECT = {"commodity": 1, "excise": 2, "job": 3, "service": 4, "payment": 10,
+                  "another": 13}
+
+
+def sber_items(receipt):
+    """The receipt's positions as Sber's cartItems / refundItems list them (kopecks)."""
+    return [{"positionId": str(number), "name": item["description"][:100],
+             "quantity": {"value": item["quantity"], "measure": "услуга"},
+             "itemAmount": item["price"] * item["quantity"], "itemPrice": item["price"],
+             "itemCode": str(number), "tax": {"taxType": TAX_TYPE[item["vat_code"]]},
+             "itemAttributes": {"attributes": [
+                 {"name": "paymentMethod", "value": str(PAYMENT_METHOD[item["payment_mode"]])},
+                 {"name": "paymentObject",
+                  "value": str(PAYMENT_OBJECT[item["payment_subject"]])}]}}
+            for number, item in enumerate(receipt["items"], start=1)]
+
+
+def sber_order_bundle(receipt):
+    """register.do's fiscal fields: `orderBundle` (JSON text) and `taxSystem`."""
+    bundle = {"customerDetails": dict(receipt["customer"]),
+              "cartItems": {"items": sber_items(receipt)}}
+    return {"orderBundle": json.dumps(bundle, ensure_ascii=False),
+            "taxSystem": TAX_SYSTEM[receipt["tax_system_code"]]}
+
 
 # Fields of a callback that are not themselves signed.
 _UNSIGNED_FIELDS = ("checksum", "sign_alias")
@@ -132,7 +163,8 @@ class SberPayProvider(Provider):
             raise ProviderError(f"Sber refused to {what}: error {answer['errorCode']} {reason}".strip())
         return answer
 
-    def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
+    def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
+                       receipt=None):
         if currency not in _CURRENCY_CODES:
             raise ProviderError(f"Sber orders here are in RUB only, not {currency}")
         params = {
@@ -144,6 +176,8 @@ class SberPayProvider(Provider):
             "description": description or "",
             "sessionTimeoutSecs": self.session_timeout_secs,
         }
+        if receipt:
+            params.update(sber_order_bundle(receipt))
         answer = self._request("register.do", params, "register an order")
         return ProviderPayment(
             provider_payment_id=answer["orderId"],
@@ -181,10 +215,13 @@ class SberPayProvider(Provider):
             refunded_amount=refunded,
         )
 
-    def refund(self, refund_id, provider_payment_id, amount, currency):
+    def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
         # refund.do has no idempotency key: the service must call it once per refund and,
         # when an answer is lost, look at getOrderStatusExtended's refundedAmount before retrying.
         params = {"orderId": provider_payment_id, "amount": check_kopecks(amount)}
+        if receipt:
+            params["refundItems"] = json.dumps({"items": sber_items(receipt)},
+                                               ensure_ascii=False)
         answer = self._request("refund.do", params, "refund")
         return ProviderRefund(provider_refund_id=None, status=REFUND_SUCCEEDED, amount=amount, raw=answer)
 

@@ -78,6 +78,18 @@ def kopecks(value):
     return int(amount)
 
 
+def yookassa_receipt(receipt, currency):
+    """YooKassa's `receipt`: the customer, tax_system_code, items priced in rubles."""
+    return {
+        "customer": dict(receipt["customer"]),
+        "tax_system_code": receipt["tax_system_code"],
+        "items": [{"description": item["description"], "quantity": str(item["quantity"]),
+                   "amount": {"value": rubles(item["price"]), "currency": currency},
+                   "vat_code": item["vat_code"], "payment_subject": item["payment_subject"],
+                   "payment_mode": item["payment_mode"]} for item in receipt["items"]],
+    }
+
+
 class _ClientWithTimeout(ApiClient):
     """The SDK's client, but no request may hang: the SDK itself sets no timeout at all."""
 
@@ -164,7 +176,8 @@ class YooKassaProvider(Provider):
         except ValueError:  # the answer was not JSON
             raise ProviderError(f"YooKassa answered something unexpected to {what}") from None
 
-    def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
+    def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
+                       receipt=None):
         request = {
             "amount": {"value": rubles(amount), "currency": currency},
             "capture": True,  # one stage: the money is taken as soon as the payer confirms
@@ -174,6 +187,8 @@ class YooKassaProvider(Provider):
         }
         if description:
             request["description"] = description[:DESCRIPTION_MAX_LENGTH]
+        if receipt:
+            request["receipt"] = yookassa_receipt(receipt, currency)
         # Our payment id is the idempotence key: a retry returns the first payment, not a second.
         answer = self._call(
             "create a payment", lambda: _Payments.create(request, idempotency_key=payment_id)
@@ -184,11 +199,13 @@ class YooKassaProvider(Provider):
         answer = self._call("show a payment", lambda: _Payments.find_one(provider_payment_id))
         return self._payment(answer)
 
-    def refund(self, refund_id, provider_payment_id, amount, currency):
+    def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
         request = {
             "payment_id": provider_payment_id,
             "amount": {"value": rubles(amount), "currency": currency},
         }
+        if receipt:
+            request["receipt"] = yookassa_receipt(receipt, currency)
         answer = self._call(
             "refund", lambda: _Refunds.create(request, idempotency_key=refund_id)
         )

@@ -1,14 +1,14 @@
 """operators: accounts, sign-in sessions, the audit trail
 
 Revision ID: 0003_operators
-Revises: 0002
+Revises: 0003_webhooks
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0003_operators"
-down_revision = "0002"
+down_revision = "0003_webhooks"
 branch_labels = None
 depends_on = None
 

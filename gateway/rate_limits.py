@@ -1,0 +1,85 @@
+"""Rate limits on the public endpoints, per client IP. The counts live in Redis (the `limits`
+library), so every gateway process shares them. Operators are not limited.
+
+If Redis does not answer, requests pass (fail open) and a warning is logged: a busy studio
+losing its customers to a cache outage is worse than a burst getting through for a while, and
+the holds limit in `booking` still caps what a burst can hold."""
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import parse
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import STRATEGIES
+from nameko.extensions import DependencyProvider
+
+from gateway.client_ip import client_ip
+from gateway.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What is left of one limit for one client after this request."""
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self):
+        # IETF draft "RateLimit header fields for HTTP": the Reset is seconds from now.
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                "RateLimit-Reset": str(self.reset_seconds)}
+
+
+class RateLimits:
+    """The limits of GATEWAY.rate_limits, counted per (limit name, client IP)."""
+
+    def __init__(self, settings, trusted_proxies=""):
+        self.trusted_proxies = trusted_proxies or ""
+        self.items = {name: parse(text) for name, text in settings["per_client_ip"].items()}
+        self.retry_seconds = float(settings.get("storage_retry_seconds", 5))
+        timeout = float(settings.get("storage_timeout_seconds", 0.5))
+        self.storage = storage_from_string(
+            settings["storage_url"], key_prefix=settings["key_prefix"], wrap_exceptions=True,
+            socket_connect_timeout=timeout, socket_timeout=timeout)
+        self.limiter = STRATEGIES[settings.get("strategy", "fixed-window")](self.storage)
+        self._storage_down_until = 0.0
+
+    def hit(self, name, request):
+        """Count this request against limit `name`; raise RateLimited past the limit. Returns
+        the Allowance left, or None when the counts cannot be had (the request passes)."""
+        if time.monotonic() < self._storage_down_until:
+            return None
+        item = self.items[name]
+        ip = client_ip(request, self.trusted_proxies)
+        try:
+            allowed = self.limiter.hit(item, name, ip)
+            stats = self.limiter.get_window_stats(item, name, ip)
+        except StorageError as exc:
+            self._storage_down_until = time.monotonic() + self.retry_seconds
+            log.warning("rate limits not applied for %.0f s: their store does not answer (%s)",
+                        self.retry_seconds, exc.storage_error)
+            return None
+        allowance = Allowance(item.amount, stats.remaining,
+                              max(0, math.ceil(stats.reset_time - time.time())))
+        if not allowed:
+            retry_after = max(1, allowance.reset_seconds)
+            raise RateLimited(
+                f"Too many requests from {ip}; try again in {retry_after} s.",
+                {"limit": item.amount, "window": str(item), "retry_after_seconds": retry_after},
+                headers={**allowance.headers(), "Retry-After": str(retry_after)})
+        return allowance
+
+
+class RateLimiter(DependencyProvider):
+    """The gateway's RateLimits, built once from GATEWAY: in config."""
+
+    def setup(self):
+        settings = self.container.config["GATEWAY"]
+        self.limits = RateLimits(settings["rate_limits"], settings.get("trusted_proxies"))
+
+    def get_dependency(self, worker_ctx):
+        return self.limits

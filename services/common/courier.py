@@ -1,0 +1,174 @@
+"""A courier: sends what a service recorded to the outside world after its transaction commits
+(the notifications' messages, the outbound webhooks), with no transaction open meanwhile.
+
+A commit that records something to send NOTIFYs `work.wake_channel`, which wakes the courier
+of every process of the service at once; otherwise it looks again when the next retry falls
+due, and at least every `interval_seconds`. Each item is sent by its own green thread (up to
+`concurrency` at a time), so a slow receiver delays only its own items.
+
+`work` says what is sent and how:
+    claim_due(session, now, limit) -> [claim]        take due items for one try (leased)
+    deliver(claim) -> outcome                        send; no database work
+    record_outcome(session, claim, outcome, now)     store how it went
+    next_due_at(session) -> datetime | None
+    wake_channel: str
+"""
+import logging
+
+import eventlet
+from eventlet.queue import Empty, LightQueue
+from nameko.extensions import DependencyProvider
+
+from services.common.clock import now
+from services.common.config import db_uri
+from services.common.db import Listener, make_psycopg_cooperative, session_factory
+
+log = logging.getLogger(__name__)
+
+# When due rows exist that another courier is claiming right now: look again this soon.
+MIN_WAIT_SECONDS = 0.05
+STOP_GRACE_SECONDS = 5
+
+
+class Courier:
+    """Delivers the due items of one database; no nameko container needed."""
+
+    def __init__(self, uri, work, name, concurrency=10, interval_seconds=5.0):
+        self.uri = uri
+        self.work = work
+        self.name = name
+        self.interval_seconds = interval_seconds
+        # idle it needs one; each delivery in flight stores its outcome with one more
+        self.Session = session_factory(uri, pool_size=1, max_overflow=concurrency + 1)
+        self.pool = eventlet.GreenPool(concurrency)
+        self._wake = LightQueue()
+        self._listener = None
+
+    # --- delivering ---
+    def deliver_due(self):
+        """Hand due items to free green threads; returns how many were taken."""
+        taken = 0
+        while self.pool.free():
+            limit = self.pool.free()
+            with self.Session() as session, session.begin():
+                claims = self.work.claim_due(session, now(), limit)
+            for claim in claims:
+                self.pool.spawn(self.deliver_one, claim)
+            taken += len(claims)
+            if len(claims) < limit:
+                break
+        return taken
+
+    def deliver_one(self, claim):
+        outcome = self.work.deliver(claim)
+        try:
+            with self.Session() as session, session.begin():
+                self.work.record_outcome(session, claim, outcome, now())
+        except Exception as exc:
+            # The claim lapses and the item is tried again (maybe a second send: delivery
+            # is at-least-once when the database fails right after a send).
+            log.warning("%s %s: could not store its outcome: %s", self.name, claim.id, exc)
+        finally:
+            self.wake_up()
+
+    def wake_up(self):
+        self._wake.put(None)
+
+    def seconds_to_wait(self):
+        """Until the next retry falls due, at most interval_seconds."""
+        wait = self.interval_seconds
+        if not self.pool.free():
+            return wait  # a finished delivery wakes us
+        with self.Session() as session:
+            due = self.work.next_due_at(session)
+        if due is not None:
+            wait = min(wait, max(MIN_WAIT_SECONDS, (due - now()).total_seconds()))
+        return wait
+
+    def wait(self, seconds):
+        try:
+            self._wake.get(timeout=seconds)
+        except Empty:
+            return
+        while not self._wake.empty():  # one look serves every wake-up so far
+            self._wake.get_nowait()
+
+    def run_forever(self):
+        failures = 0
+        while True:
+            try:
+                self.deliver_due()
+                failures = 0
+                self.wait(self.seconds_to_wait())
+            except Exception as exc:
+                failures += 1
+                delay = min(10.0, 0.2 * 2 ** failures)
+                log.warning("%s courier: %s; trying again in %.1f s", self.name, exc, delay)
+                eventlet.sleep(delay)
+
+    # --- being woken by commits ---
+    def listen_forever(self):
+        failures = 0
+        while True:
+            try:
+                self._listener = Listener(self.uri, self.work.wake_channel)
+                self.wake_up()  # commits made while nobody listened
+                failures = 0
+                while True:
+                    if self._listener.wait():
+                        self.wake_up()
+            except Exception as exc:
+                failures += 1
+                delay = min(10.0, 0.2 * 2 ** failures)
+                log.warning("%s courier: listening failed (%s); again in %.1f s", self.name,
+                            exc, delay)
+                self.close_listener()
+                eventlet.sleep(delay)
+
+    def close_listener(self):
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def finish(self, grace=STOP_GRACE_SECONDS):
+        """Let sends under way finish (and store their outcome), up to `grace` seconds."""
+        with eventlet.Timeout(grace, False):
+            self.pool.waitall()
+        for thread in list(self.pool.coroutines_running):
+            thread.kill()
+
+    def close(self):
+        self.close_listener()
+        self.Session.kw["bind"].dispose()
+
+
+class CourierProvider(DependencyProvider):
+    """Runs a courier in the service's process; subclasses build its work (`build_courier`)."""
+
+    def setup(self):
+        make_psycopg_cooperative()
+        self.courier = self.build_courier(self.container.config,
+                                          db_uri(self.container.config,
+                                                 self.container.service_name))
+
+    def build_courier(self, config, uri):
+        raise NotImplementedError
+
+    def start(self):
+        self._threads = [self.container.spawn_managed_thread(self.courier.listen_forever),
+                         self.container.spawn_managed_thread(self.courier.run_forever)]
+
+    def stop(self):
+        for thread in self._threads:
+            thread.kill()
+        self.courier.finish()
+        self.courier.close()
+
+    def kill(self):
+        for thread in self._threads:
+            thread.kill()
+        self.courier.finish(grace=0)
+        self.courier.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.courier

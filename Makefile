@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint coverage bench shell migrate demo infra tools deps up down clean
+.PHONY: run test test-unit lint coverage bench shell operator migrate demo infra tools deps up down clean
 
 # Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
 # `command=package` when the names differ).
@@ -69,6 +69,10 @@ bench: deps infra
 ## nameko shell for operators: n.rpc.booking.list_bookings(...)
 shell: deps
 	$(VENV)/bin/nameko shell --config config.yaml
+
+## A dashboard operator: make operator NAME=anna ROLE=manager (asks for the password)
+operator: deps
+	$(PY) -m scripts.operator "$(NAME)" "$(ROLE)"
 
 up:
 	docker compose up -d --build

@@ -125,6 +125,12 @@ class BookingListSchema(Schema):
     next_cursor = paging.next_cursor()
 
 
+class CancelBookingSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=500),
+                           metadata={"description": "why (an operator's cancellation)"})
+
+
 class ConfirmBookingSchema(Schema):
     amount = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
         "description": "kopecks received; default: everything still due"})

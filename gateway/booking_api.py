@@ -1,7 +1,7 @@
 """Halls, the calendar and bookings over HTTP: each endpoint authorizes, validates, makes one
 RPC to `booking` and answers."""
 from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
-                               BookingListQuerySchema, BookingListSchema, BookingSchema,
+                               BookingListQuerySchema, CancelBookingSchema, BookingListSchema, BookingSchema,
                                ConfirmBookingSchema, CreateBookingSchema, CreatedBookingSchema,
                                HallSchema, QuoteQuerySchema, QuoteSchema)
 from gateway.client_ip import client_ip
@@ -50,12 +50,14 @@ class BookingApi:
         return self.booking.get_booking(booking_id, access_token=caller.booking_token)
 
     @api("DELETE", "/api/bookings/<booking_id>", tag=TAG, auth="booking",
-         response=BookingSchema, errors=[404, 409],
-         summary="Cancel a booking; refund_due follows the cancellation policy")
-    def cancel_booking(self, request, booking_id, caller):
+         body=CancelBookingSchema, optional_body=True, response=BookingSchema,
+         errors=[404, 409],
+         summary="Cancel a booking; refund_due follows the cancellation policy (an "
+                 "operator's cancellation refunds everything), with an optional reason")
+    def cancel_booking(self, request, booking_id, caller, body):
         return self.booking.cancel_booking(
             booking_id, by="operator" if caller.is_admin else "customer",
-            access_token=caller.booking_token)
+            access_token=caller.booking_token, reason=body.get("reason"))
 
     @api("POST", "/api/bookings/<booking_id>/confirm", tag=TAG, auth="admin",
          body=ConfirmBookingSchema, optional_body=True, response=BookingSchema,

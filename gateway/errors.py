@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, LimitReached,
                                    NotFound, ServiceUnavailable, StudioError)
+from contracts.errors.integration import SessionEnded, SignInRefused, TooManySignInAttempts
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,12 @@ class BodyTooLarge(StudioError):
 
 class Unauthorized(StudioError):
     code = "unauthorized"
+
+
+class CsrfRefused(AccessDenied):
+    """A state-changing request with the session cookie but without its CSRF token."""
+
+    code = "csrf_refused"
 
 
 class RouteNotFound(NotFound):
@@ -52,12 +59,15 @@ class LiveStreamsFull(ServiceUnavailable):
 STATUS_BY_ERROR = (
     (MalformedBody, 400),
     (Unauthorized, 401),
+    (SignInRefused, 401),
+    (SessionEnded, 401),
     (AccessDenied, 403),
     (NotFound, 404),
     (Conflict, 409),
     (BodyTooLarge, 413),
     (InvalidRequest, 422),
     (LimitReached, 429),
+    (TooManySignInAttempts, 429),
     (RateLimited, 429),
     (TooManyStreams, 429),
     (ServiceUnavailable, 503),

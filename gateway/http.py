@@ -2,6 +2,7 @@
 themselves (the OpenAPI document is built from the same declarations)."""
 import functools
 import json
+import logging
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
@@ -12,6 +13,8 @@ from werkzeug.wrappers import Response
 from contracts.errors.base import ServiceUnavailable, StudioError
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
+
+log = logging.getLogger(__name__)
 
 
 def json_response(status, data, headers=None):
@@ -60,6 +63,7 @@ class Route:
     summary: str
     tag: str
     auth: str | None = None          # None | "admin" | "booking" (booking token or admin)
+    role: str | None = None          # the least operator role an admin call needs
     body: type | None = None         # marshmallow schema class of the JSON body
     query: type | None = None        # marshmallow schema class of the query string
     response: type | None = None     # marshmallow schema class of the answer
@@ -80,6 +84,7 @@ class Caller:
     """Who is calling a customer endpoint: an operator, or the holder of a booking token."""
     is_admin: bool
     token: str | None
+    operator: access.Operator | None = None
 
     @property
     def booking_token(self):
@@ -101,11 +106,16 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False, rate_limit=None, idempotency_key=False):
+        optional_body=False, rate_limit=None, idempotency_key=False, role=None):
     """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
     runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
-    returns data (or (status, data), or a Response)."""
-    route = Route(method, path, summary, tag, auth, body, query, response, status,
+    returns data (or (status, data), or a Response).
+
+    An admin endpoint needs an operator with at least `role` (default: viewer to read,
+    manager to change); every change an operator makes goes into the audit trail."""
+    if auth == "admin" and role is None:
+        role = "viewer" if method == "GET" else "manager"
+    route = Route(method, path, summary, tag, auth, role, body, query, response, status,
                   tuple(errors), many, content_type, optional_body,
                   idempotency_key=idempotency_key, rate_limit=rate_limit)
     ROUTES.append(route)
@@ -118,20 +128,38 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
             if route.rate_limit and not access.is_admin(access.bearer_token(request),
                                                         self.admin_token):
                 allowance = self.rate_limits.hit(route.rate_limit, request)
+            operator = None
             if route.auth == "admin":
-                access.require_admin(request, self.admin_token)
+                operator = access.require_operator(request, self.admin_token,
+                                                   self.integration, route.role)
             elif route.auth == "booking":
-                token = access.caller_token(request)
-                kwargs["caller"] = Caller(access.is_admin(token, self.admin_token), token)
-            if route.query is not None:
-                kwargs["query"] = _validated(route.query, request.args.to_dict())
-            if route.body is not None:
-                kwargs["body"] = _validated(route.body,
-                                            parse_json_body(request, route.optional_body))
+                operator = access.signed_in_operator(request, self.admin_token,
+                                                     self.integration)
+                if operator is not None and request.method not in access.SAFE_METHODS:
+                    access.require_role(operator, "manager")
+                token = None if operator is not None else access.caller_token(request)
+                kwargs["caller"] = Caller(operator is not None, token, operator)
+            audited = operator is not None and request.method not in access.SAFE_METHODS
             try:
+                if route.query is not None:
+                    kwargs["query"] = _validated(route.query, request.args.to_dict())
+                if route.body is not None:
+                    kwargs["body"] = _validated(route.body,
+                                                parse_json_body(request, route.optional_body))
                 result = fn(self, request, **kwargs)
             except ServiceUnavailable as exc:
+                if audited:
+                    _audit(self, request, operator, fn.__name__, path_values,
+                           kwargs.get("body"), None, exc.code)
                 raise _with_retry_advice(exc, request) from None
+            except Exception as exc:
+                if audited:
+                    _audit(self, request, operator, fn.__name__, path_values,
+                           kwargs.get("body"), None, getattr(exc, "code", "error"))
+                raise
+            if audited:
+                _audit(self, request, operator, fn.__name__, path_values, kwargs.get("body"),
+                       result, "ok")
             if not isinstance(result, (tuple, Response)):
                 result = route.status, result
             return _with_headers(result, allowance.headers()) if allowance else result
@@ -139,6 +167,26 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
         return http(method, path)(endpoint)
 
     return decorate
+
+
+def _audit(service, request, operator, action, path_values, body, result, outcome):
+    """Record an operator's change after it is answered. The change itself is already made
+    (or refused) by then: a trail that cannot be written is logged, not turned into an error
+    on a change that happened."""
+    answer = result[1] if isinstance(result, tuple) else result
+    answer = answer if isinstance(answer, dict) else {}
+    booking_id = (path_values.get("booking_id") or answer.get("booking_id")
+                  or (answer.get("booking") or {}).get("id")
+                  or (body.get("booking_id") if isinstance(body, dict) else None))
+    target = ", ".join(f"{key}={value}" for key, value in path_values.items()) or None
+    entry = {"operator": operator.name, "role": operator.role, "action": action,
+             "target": target, "booking_id": booking_id,
+             "details": body if isinstance(body, dict) else {}, "outcome": str(outcome),
+             "ip": request.remote_addr, "request_id": access.request_id(request)}
+    try:
+        service.integration.record_action(entry)
+    except Exception:
+        log.exception("could not record %s by %s in the audit trail", action, operator.name)
 
 
 def _with_headers(result, headers):

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # What the booking page shows as it happens.
 LIVE_EVENTS = (
+    ("booking", "booking.created"),      # for the dashboard's schedule
     ("booking", "booking.confirmed"),
     ("booking", "booking.payment_recorded"),
     ("booking", "booking.cancelled"),
@@ -42,6 +43,8 @@ HEARTBEAT = b": heartbeat\n\n"
 MAX_PENDING_MESSAGES = 100
 # Bookings whose recent events are kept for Last-Event-ID (the oldest are forgotten first).
 MAX_REMEMBERED_BOOKINGS = 10000
+# The key of the operators' streams, which get every booking's events.
+EVERY_BOOKING = "*"
 
 
 def sse_message(event, data, event_id=None):
@@ -85,7 +88,8 @@ class Hub:
         if self.open_count >= self.max_streams:
             raise LiveStreamsFull("This server holds as many live streams as it can; "
                                   "try again in a minute.", {"limit": self.max_streams})
-        if len(self.streams.get(booking_id, ())) >= self.max_streams_per_booking:
+        if booking_id != EVERY_BOOKING and (
+                len(self.streams.get(booking_id, ())) >= self.max_streams_per_booking):
             raise TooManyStreams("This booking already has too many live streams open.",
                                  {"limit": self.max_streams_per_booking})
         subscription = Subscription(booking_id, self._after(booking_id, last_event_id))
@@ -115,7 +119,8 @@ class Hub:
         self.recent[booking_id] = recent
         while len(self.recent) > MAX_REMEMBERED_BOOKINGS:
             self.recent.popitem(last=False)
-        for subscription in list(self.streams.get(booking_id, ())):
+        for subscription in [*self.streams.get(booking_id, ()),
+                             *self.streams.get(EVERY_BOOKING, ())]:
             subscription.deliver(message)
 
     def _after(self, booking_id, last_event_id):

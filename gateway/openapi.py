@@ -24,7 +24,7 @@ ERROR_DESCRIPTIONS = {
     422: "Invalid fields: `details` names each field and the rule it breaks",
     429: "Too many requests from this client (RateLimit-* headers, wait Retry-After seconds), "
          "or too many of a kind held at once (too_many_holds: unpaid bookings; "
-         "too_many_streams: live streams of one booking)",
+         "too_many_streams: live streams of one booking; failed sign-ins: `details.retry_after`)",
     503: "A service behind the gateway did not answer in time; after Retry-After seconds "
          "a GET, or a request with its same Idempotency-Key, is safe to send again "
          "(`details.retry_safe`). For a live stream: this gateway process holds as many as "
@@ -68,6 +68,10 @@ def build_spec(title="Studio booking API", version="1.0.0"):
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer",
                                               "description": "the operator's ADMIN_TOKEN"})
+    spec.components.security_scheme("session", {
+        "type": "apiKey", "in": "cookie", "name": "studio_session",
+        "description": "an operator's dashboard session (POST /api/admin/session); changes "
+                       "also need its csrf_token in the X-CSRF-Token header"})
     spec.components.security_scheme("booking", {"type": "http", "scheme": "bearer",
                                                 "description": "a booking's access token"})
     operations = {}
@@ -117,8 +121,10 @@ def _operation(route, path):
         codes.add(422)
     if route.auth:
         codes |= {401, 403}
-        op["security"] = [{"admin": []}] if route.auth == "admin" else [{"booking": []},
-                                                                         {"admin": []}]
+        op["security"] = ([{"admin": []}, {"session": []}] if route.auth == "admin"
+                          else [{"booking": []}, {"admin": []}, {"session": []}])
+        if route.role:
+            op["description"] = f"Needs an operator with the {route.role} role or above."
     if route.rate_limit:
         codes.add(429)
     codes.add(503)

@@ -7,7 +7,9 @@ from werkzeug.wrappers import Response
 from contracts.payments import (CreatedPaymentSchema, CreatePaymentSchema,
                                 PaymentListQuerySchema, PaymentListSchema, PaymentSchema,
                                 RefundRequestSchema, RefundResultSchema)
+from gateway import auth as access
 from gateway.http import api
+from contracts.errors.base import AccessDenied
 from gateway.mock_checkout import MockCheckoutPages
 
 TAG = "payments"
@@ -37,9 +39,17 @@ class PaymentsApi(MockCheckoutPages):
 
     @api("POST", "/api/payments/<payment_id>/refund", tag=TAG, auth="admin",
          body=RefundRequestSchema, optional_body=True, response=RefundResultSchema,
-         errors=[404, 409], summary="Operator: refund a payment in full or in part. An "
-                                    "Idempotency-Key header makes a repeat the same refund")
+         errors=[404, 409], summary="Operator: refund a payment in full or in part (a "
+                                    "manager: a given amount up to OPERATORS."
+                                    "manager_refund_limit). An Idempotency-Key header makes a "
+                                    "repeat the same refund")
     def refund_payment(self, request, payment_id, body):
+        limit = self.operator_rules["manager_refund_limit"]
+        if access.operator_of(request).role == "manager" and (
+                body.get("amount") is None or body["amount"] > limit):
+            raise AccessDenied(f"A manager refunds at most {limit} kopecks at once, with the "
+                               f"amount given; the owner refunds more.",
+                               {"amount": body.get("amount"), "manager_refund_limit": limit})
         return self.payments.refund(payment_id, amount=body.get("amount"),
                                     reason=body.get("reason"),
                                     request_id=request.headers.get("Idempotency-Key"))

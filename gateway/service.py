@@ -2,6 +2,8 @@
 import eventlet
 from nameko.extensions import DependencyProvider
 
+from gateway.admin_api import AdminApi
+from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
 from gateway.http import api, http
@@ -11,9 +13,12 @@ from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.pages import BookingPages
+from gateway.halls_api import HallsApi
 from gateway.payments_api import PaymentsApi
 from gateway.rate_limits import RateLimiter
+from gateway.reports_api import ReportsApi
 from gateway.webhooks_api import WebhooksApi
+from services.common.config import Config
 from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
 
@@ -30,13 +35,32 @@ class AdminToken(DependencyProvider):
         return self.token
 
 
+class PublicUrl(Config):
+    def build(self, config):
+        return str(config.get("PUBLIC_URL") or "")
+
+
+class OperatorRules(Config):
+    def build(self, config):
+        return {key: int(value) for key, value in config["OPERATORS"].items()}
+
+
+class DashboardSettings(Config):
+    def build(self, config):
+        return dashboard_settings(config)
+
+
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
-                     CalendarApi, WebhooksApi, BookingPages):
+                     CalendarApi, WebhooksApi, BookingPages, AdminApi, AdminPages, ReportsApi,
+                     HallsApi):
     name = "gateway"
 
     admin_token = AdminToken()
     production_secrets = ProductionSecrets()
     rate_limits = RateLimiter()
+    public_url = PublicUrl()
+    operator_rules = OperatorRules()
+    dashboard_settings = DashboardSettings()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments")
     integration = TimedRpcProxy("integration")

@@ -42,7 +42,6 @@ TEST_ENV = {
 os.environ.update(TEST_ENV)
 
 from services.common.config import db_uri, load_config  # noqa: E402
-from tests.amqp import rpc_client  # noqa: E402
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade  # noqa: E402
 from tests.amqp import rpc_client  # noqa: E402
 from tests.integration.integration_flow import MockProviderPayer, release_holds  # noqa: E402
@@ -115,13 +114,6 @@ class Api:
 @pytest.fixture(scope="session")
 def api(system):
     return Api(system.base_url)
-
-
-@pytest.fixture(scope="module")
-def operator(system, config):
-    """An operator's RPC (as `make shell` has it) to the running system."""
-    with rpc_client(config["AMQP_URI"]) as rpc:
-        yield rpc
 
 
 def pytest_collection_modifyitems(items):

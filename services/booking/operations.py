@@ -19,6 +19,7 @@ from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tarif
                                      check_booking_request, check_unpaid_holds, free_slots,
                                      quote)
 from services.booking.models import HallRow
+from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token
 from services.common.clock import iso
 from services.common.input import load
@@ -175,6 +176,15 @@ def create_hall(session, rules, data, now, request_id=None):
     if request_id is not None:
         store.remember_result(session, "create_hall", claim.key_hash, {"hall_id": view["id"]})
     return view
+
+
+def price_preview(rules, tariff, opening_hours=None):
+    try:
+        hours = (OpeningHours.parse(opening_hours, fallback=rules.opening_hours)
+                 if opening_hours else rules.opening_hours)
+        return price_week(Tariff.from_dict(tariff), hours, rules.slot_minutes)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest(f"The tariff is not valid: {exc}", {"tariff": [str(exc)]})
 
 
 def save_hall(session, data, hall_id=None):

@@ -1,5 +1,5 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
-from services.booking import feeds, operations
+from services.booking import feeds, operations, reports
 from services.booking.domain import Rules
 from services.booking.models import Base
 from services.common.booking_links import BookingLinkSecret
@@ -165,6 +165,43 @@ class BookingService(Pingable):
         with self.db.get_session() as session:
             return operations.cancel_booking(session, self.rules, booking_id, by, now(),
                                              access_token, reason, self.link_secret)
+
+    @rpc
+    def list_hall_details(self):
+        """Every hall, inactive ones too, with its buffer, opening hours and whole tariff
+        (the halls editor)."""
+        with self.db.get_session() as session:
+            return [operations.hall_detail_view(row)
+                    for row in operations.store.list_hall_rows(session, include_inactive=True)]
+
+    @rpc
+    def price_preview(self, tariff, opening_hours=None):
+        """What a tariff (and opening hours; None: the studio's) would charge over a week,
+        before saving: [{weekday, open, prices: [{start, end, hourly_price}]}]. Raises
+        InvalidRequest for a tariff or hours create_hall would refuse. Reads nothing."""
+        return operations.price_preview(self.rules, tariff, opening_hours)
+
+    # --- reports (operators) ---
+    @rpc
+    def occupancy_report(self, date_from, date_to):
+        """Per hall, local days date_from..date_to (YYYY-MM-DD): open and booked minutes,
+        occupancy %, and the weekday x hour heat map (% of quarter hours booked). Aggregated
+        in SQL; reads only."""
+        with self.db.get_session() as session:
+            return reports.occupancy(session, self.rules, date_from, date_to)
+
+    @rpc
+    def halls_of_bookings(self, booking_ids):
+        """{booking id: hall id} of the given bookings (for takings by hall). Reads only."""
+        with self.db.get_session() as session:
+            return reports.halls_of(session, booking_ids)
+
+    @rpc
+    def export_bookings(self, date_from, date_to):
+        """Bookings starting on local days date_from..date_to as flat rows (for CSV), by
+        start, at most 10000. Reads only."""
+        with self.db.get_session() as session:
+            return reports.export_rows(session, self.rules, date_from, date_to)
 
     @configured_timer("BOOKING", "expire_interval_seconds", default=5)
     def expire_holds(self):

@@ -1,4 +1,5 @@
-"""The integration service's tables: the integration log, and its outbox and inbox."""
+"""The integration service's tables: the integration log, outbound webhooks, the operators
+(accounts, sessions, audit trail), and its outbox and inbox."""
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index,
                         Integer, MetaData, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -99,6 +100,66 @@ class WebhookDeliveryRow(Base):
         Index("webhook_deliveries_endpoint", "endpoint_id", "id"),
         Index("webhook_deliveries_booking", "endpoint_id", "booking_id", "id",
               postgresql_where=text("status = 'pending'")),
+    )
+
+
+class OperatorRow(Base):
+    """A person who runs the studio from the dashboard."""
+
+    __tablename__ = "operators"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(Text, nullable=False, unique=True)
+    role = Column(Text, nullable=False)
+    password_hash = Column(Text, nullable=False)     # argon2id, with its own salt
+    active = Column(Boolean, nullable=False, server_default="true")
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'manager', 'viewer')", name="operator_role"),
+    )
+
+
+class OperatorSessionRow(Base):
+    """A signed-in browser. Only the token's hash is kept: the cookie holds the token."""
+
+    __tablename__ = "operator_sessions"
+
+    token_hash = Column(Text, primary_key=True)
+    # None: a session opened with the machine token (ADMIN_TOKEN), the owner role.
+    operator_id = Column(Integer, ForeignKey("operators.id"))
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    last_seen_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    ends_at = Column(DateTime(timezone=True), nullable=False)
+    ended_at = Column(DateTime(timezone=True))
+    ip = Column(Text)
+
+
+class AuditRow(Base):
+    """One operator action: who, when, what, from where, under which request id."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(BigInteger, primary_key=True, autoincrement=True)
+    at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    operator = Column(Text, nullable=False)
+    role = Column(Text)
+    action = Column(Text, nullable=False)
+    target = Column(Text)
+    booking_id = Column(Text)
+    details = Column(JSONB, nullable=False, server_default="{}")
+    outcome = Column(Text, nullable=False)
+    ip = Column(Text)
+    request_id = Column(Text)
+
+    __table_args__ = (
+        Index("audit_log_at", "at"),
+        Index("audit_log_booking", "booking_id", "at"),
+        Index("audit_log_operator", "operator", "at"),
+        # the sign-in limit counts recent failures by name and by address
+        Index("audit_log_sign_in_failed", "at", postgresql_where=text(
+            "action = 'sign_in' AND outcome <> 'ok'")),
     )
 
 

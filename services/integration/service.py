@@ -4,6 +4,7 @@ refund payments; operators search the log and retry what failed."""
 import logging
 
 import eventlet
+from nameko.timer import timer
 
 from services.common.clock import now
 from services.common.config import Config
@@ -13,7 +14,7 @@ from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, 
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
-from services.integration import operations, webhooks
+from services.integration import operations, operators, webhooks
 from services.integration.models import Base
 from services.integration.webhook_courier import WebhookDelivery
 from services.integration.webhook_rules import WebhookSettings
@@ -76,6 +77,16 @@ class _LoggingInboxRunner(_InboxRunner):
                           envelope.get("event_id"))
 
 
+class OperatorSettings(Config):
+    def build(self, config):
+        return operators.Settings.from_config(config["OPERATORS"])
+
+
+class AdminToken(Config):
+    """The machine token, which signs in as the owner."""
+
+    def build(self, config):
+        return str(config.get("ADMIN_TOKEN") or "")
 class WebhookConfig(Config):
     def build(self, config):
         return WebhookSettings.from_config(config)
@@ -91,6 +102,8 @@ class IntegrationService(Pingable, ReliableConsumer):
     webhook_delivery = WebhookDelivery()
     booking = TimedRpcProxy("booking")
     payments = TimedRpcProxy("payments", timeout=PAYMENTS_RPC_TIMEOUT)
+    operator_settings = OperatorSettings()
+    admin_token = AdminToken()
 
     # --- reactions ---
     @on_event("payments", "payment.succeeded")
@@ -184,6 +197,74 @@ class IntegrationService(Pingable, ReliableConsumer):
         self.inbox.retry(self, event_id)
         return self.get_event(event_id)
 
+    # --- operators of the dashboard: accounts, sessions, audit trail ---
+    @rpc
+    def create_operator(self, name, password, role):
+        """A named operator account (role owner | manager | viewer), the password hashed
+        with argon2id. Safe to repeat with the same name, role and password. Raises
+        OperatorExists, InvalidRequest."""
+        with self.db.get_session() as session:
+            return operators.create_operator(
+                session, {"name": name, "password": password, "role": role})
+
+    @rpc
+    def list_operators(self):
+        """Every operator account by name: name, role, active, created_at."""
+        with self.db.get_session() as session:
+            return operators.list_operators(session)
+
+    @rpc
+    def update_operator(self, name, changes):
+        """Change an operator's role, password or active flag ({role?, password?, active?});
+        a new password or active=False ends their sessions. Raises OperatorNotFound."""
+        with self.db.get_session() as session:
+            return operators.update_operator(session, name, changes, now())
+
+    @rpc
+    def sign_in(self, credentials, ip=None, request_id=None):
+        """Open a dashboard session for {name, password} or {token} (the ADMIN_TOKEN, as the
+        owner): {session_token, operator, expires_at}. Every try is in the audit trail;
+        OPERATORS.sign_in_max_failures failures per name or address within the window lock
+        sign-in (TooManySignInAttempts). Raises SignInRefused."""
+        with self.db.get_session() as session:
+            opened, refusal = operators.sign_in(session, self.operator_settings, credentials,
+                                                self.admin_token, ip, request_id, now())
+        if refusal is not None:
+            raise refusal
+        return opened
+
+    @rpc
+    def session_operator(self, session_token):
+        """The operator of a live session ({name, role, active, expires_at}); keeps it alive.
+        Raises SessionEnded."""
+        with self.db.get_session() as session:
+            return operators.session_operator(session, self.operator_settings, session_token,
+                                              now())
+
+    @rpc
+    def sign_out(self, session_token, ip=None, request_id=None):
+        """End a session; harmless to repeat."""
+        with self.db.get_session() as session:
+            return operators.sign_out(session, session_token, ip, request_id, now())
+
+    @rpc
+    def record_action(self, entry):
+        """Add an operator's action to the audit trail: {operator, role, action, target,
+        booking_id, details, outcome, ip, request_id}. Secrets in details are dropped."""
+        with self.db.get_session() as session:
+            return operators.record_action(session, entry)
+
+    @rpc
+    def list_audit(self, booking_id=None, operator=None, cursor=None, limit=50):
+        """{items, next_cursor}: the audit trail newest first, by booking or operator."""
+        filters = given(booking_id=booking_id, operator=operator, cursor=cursor, limit=limit)
+        with self.db.get_session() as session:
+            return operators.list_audit(session, filters)
+
+    @timer(interval=3600)
+    def forget_ended_sessions(self):
+        with self.db.get_session() as session:
+            operators.forget_ended_sessions(session, now())
     # --- outbound webhooks (operators) ---
     @rpc
     def create_webhook_endpoint(self, endpoint, request_id=None):

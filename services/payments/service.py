@@ -12,7 +12,7 @@ from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
 from services.common.timers import configured_timer
-from services.payments import creating, mock_checkout, refunds, views, webhooks
+from services.payments import creating, mock_checkout, refunds, reports, views, webhooks
 from services.payments.config import MOCK, Gateways, Settings
 from services.payments.models import Base
 
@@ -102,6 +102,21 @@ class PaymentsService(Pingable, ReliableConsumer):
         """{items}: payments, newest first, of a booking and/or in a status (operators)."""
         filters = given(booking_id=booking_id, status=status, limit=limit)
         return views.list_payments(self._sessions, filters)
+
+    @rpc
+    def takings(self, start, end, timezone_name):
+        """Money in and refunds out per (local day, provider, booking) in [start, end)
+        (ISO-8601), aggregated in SQL: [{day, provider, booking_id, money_in, refunds,
+        payments, refund_count}] in kopecks. Reads only."""
+        with self._sessions() as session:
+            return reports.takings(session, start, end, timezone_name)
+
+    @rpc
+    def payment_problems(self, pending_after_minutes=30):
+        """{pending_payments, failed_refunds, counts}: payments still pending at the provider
+        after `pending_after_minutes`, and refunds that failed. Reads only."""
+        with self._sessions() as session:
+            return reports.problems(session, now(), pending_after_minutes)
 
     @rpc
     def handle_webhook(self, gateway, headers, body, query=None, remote_addr=None):

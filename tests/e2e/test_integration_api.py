@@ -116,7 +116,7 @@ def test_an_unknown_event_is_404_and_a_logged_one_has_nothing_to_retry(api, oper
 def test_the_openapi_document_describes_the_integration_routes(api):
     paths = api.get("/api/openapi.json").json()["paths"]
     events = paths["/api/integrations/events"]["get"]
-    assert events["security"] == [{"admin": []}]
+    assert events["security"] == [{"admin": []}, {"session": []}]
     names = {p.get("name") for p in events["parameters"]}
     assert {"type", "booking_id", "payment_id", "source", "since", "until", "status",
             "cursor", "limit"} <= names

@@ -11,6 +11,7 @@ import pika
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from contracts.events import make_envelope
 from tests.amqp import wait_until
 
 PAYING_CARD = "4242424242424242"
@@ -231,3 +232,22 @@ class ConnectionKiller:
     def close(self):
         self.connection.close()
         self.engine.dispose()
+
+
+def plant_dead_event(integration_db_uri, note="planted by a test"):
+    """A booking.created parked `dead` in integration's inbox, as a handler that failed on
+    every try leaves it; its handler succeeds when retried. Returns the envelope."""
+    envelope = make_envelope("booking", "booking.created", {
+        "booking_id": str(uuid.uuid4()), "customer": {"name": "planted"}})
+    engine = create_engine(integration_db_uri)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO inbox (event_id, handler, type, source, envelope, status, "
+                "attempts, last_error) VALUES (:e, 'booking_created', 'booking.created', "
+                "'booking', CAST(:env AS jsonb), 'dead', 8, :err)"),
+                {"e": envelope["event_id"], "env": json.dumps(envelope),
+                 "err": f"RuntimeError: {note}"})
+    finally:
+        engine.dispose()
+    return envelope

@@ -1,0 +1,241 @@
+"""The operators' dashboard in headless Chromium (Debian's, never a downloaded one): sign in,
+the day's schedule, a booking paid in another browser turning confirmed without a reload,
+the booking card's cancellation and its refund. A failed test leaves a screenshot in
+$ADMIN_SCREENSHOTS (default: the system's temp dir)."""
+import os
+import tempfile
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ADMIN_TOKEN
+from tests.integration.integration_flow import make_hall, plant_dead_event
+from tests.amqp import rpc_client
+
+PASSWORD = "the desk's long password"
+SCREENSHOTS = os.environ.get("ADMIN_SCREENSHOTS", tempfile.gettempdir())
+DAY = (date.today() + timedelta(days=16)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def rpc(system, config):
+    with rpc_client(config["AMQP_URI"]) as rpc:
+        yield rpc
+
+
+@pytest.fixture(scope="module")
+def hall(rpc):
+    return make_hall(rpc)
+
+
+@pytest.fixture
+def chromium(browser):
+    """pytest-playwright's browser: Debian's chromium (tests/browser/conftest.py)."""
+    return browser
+
+
+@pytest.fixture(scope="module")
+def manager(api):
+    name = f"desk-{uuid.uuid4().hex[:6]}"
+    made = api.post("/api/admin/operators", admin=True,
+                    json={"name": name, "password": PASSWORD, "role": "manager"})
+    assert made.status_code == 201, made.text
+    return name
+
+
+@pytest.fixture
+def dashboard(chromium, system, manager, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800},
+                                   base_url=system.base_url)
+    page = context.new_page()
+    page.goto("/admin/")
+    expect(page).to_have_url(system.base_url + "/admin/sign-in")
+    page.fill("#name", manager)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#who")).to_contain_text(manager)
+    expect(page.locator("#schedule-title")).to_be_visible()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        path = os.path.join(SCREENSHOTS, f"admin-{request.node.name}.png")
+        page.screenshot(path=path, full_page=True)
+        print(f"screenshot: {path}")
+    context.close()
+
+
+def book(api, hall, start, end, name):
+    answer = api.post("/api/bookings", json={
+        "hall_id": hall["id"], "start": f"{DAY}T{start}", "end": f"{DAY}T{end}",
+        "customer": {"name": name, "phone": "+7 916 000-11-22", "email": "c@example.com"}})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def pay_in_another_browser(chromium, system, api, booking):
+    payment = api.post("/api/payments", token=booking["access_token"],
+                       json={"booking_id": booking["id"], "kind": "prepayment",
+                             "gateway": "mock"})
+    assert payment.status_code == 201, payment.text
+    customer = chromium.new_context()
+    try:
+        page = customer.new_page()
+        page.goto(payment.json()["confirmation_url"])
+        page.fill("#card", "4242424242424242")
+        page.click("button[type=submit]")
+    finally:
+        customer.close()
+    return payment.json()
+
+
+def block(page, booking):
+    return page.locator(f'.block[data-booking-id="{booking["id"]}"]')
+
+
+def test_the_days_schedule_shows_a_booking_made_through_the_api(dashboard, api, hall):
+    booking = book(api, hall, "10:00", "12:00", "Маша Schedule")
+    dashboard.goto(f"/admin/#day={DAY}")
+    shown = block(dashboard, booking)
+    expect(shown).to_contain_text("Маша Schedule")
+    expect(shown).to_have_attribute("data-status", "held")
+    expect(dashboard.locator(".grid .head", has_text=hall["name"])).to_be_visible()
+    dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-day-1280.png"))
+
+
+def test_a_booking_paid_elsewhere_turns_confirmed_on_the_schedule_without_reload(
+        dashboard, chromium, system, api, hall):
+    booking = book(api, hall, "13:00", "14:00", "Петя Live")
+    dashboard.goto(f"/admin/#day={DAY}")
+    expect(block(dashboard, booking)).to_have_attribute("data-status", "held")
+    expect(dashboard.locator("#live")).to_have_class("live")
+    dashboard.evaluate("window.__sameDocument = true")
+    pay_in_another_browser(chromium, system, api, booking)
+    expect(block(dashboard, booking)).to_have_attribute("data-status", "confirmed",
+                                                        timeout=20000)
+    assert dashboard.evaluate("window.__sameDocument") is True    # no reload happened
+
+
+def test_the_card_cancels_a_paid_booking_and_shows_the_refund(dashboard, chromium, system,
+                                                              api, hall):
+    booking = book(api, hall, "16:00", "17:00", "Оля Cancel")
+    payment = pay_in_another_browser(chromium, system, api, booking)
+    dashboard.goto(f"/admin/#booking={booking['id']}")
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "confirmed",
+                                                                   timeout=20000)
+    dashboard.click("#cancel-booking")
+    expect(dashboard.locator("#dialog")).to_contain_text(str(payment["amount"] // 100)[:1])
+    dashboard.fill("#f-reason", "studio flooded")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "cancelled")
+    expect(dashboard.locator("#booking-refund-due")).to_be_visible()
+    refunds = dashboard.locator("#refunds")
+    expect(refunds).to_contain_text("succeeded", timeout=20000)
+    trail = api.get("/api/admin/audit", params={"booking_id": booking["id"]}, admin=True)
+    [entry] = [e for e in trail.json()["items"] if e["action"] == "cancel_booking"]
+    assert entry["details"] == {"reason": "studio flooded"} and entry["outcome"] == "ok"
+    dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-card-1280.png"), full_page=True)
+
+
+def test_an_action_the_api_refuses_shows_its_reason_in_words(dashboard, api, hall):
+    booking = book(api, hall, "19:00", "20:00", "Refused Desk")
+    dashboard.goto(f"/admin/#booking={booking['id']}")
+    dashboard.click("#confirm-desk")
+    dashboard.fill("#f-amount", "999999")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#dialog .error")).not_to_be_empty()
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
+
+
+@pytest.fixture
+def owner_dashboard(chromium, system, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800},
+                                   base_url=system.base_url)
+    page = context.new_page()
+    page.goto("/admin/sign-in")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button[type=submit]")
+    expect(page.locator("#who")).to_contain_text("owner")
+    expect(page.locator("#schedule-title")).to_be_visible()
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"admin-{request.node.name}.png"),
+                        full_page=True)
+    context.close()
+
+
+def test_a_dead_event_is_retried_from_the_problems_page(owner_dashboard, databases):
+    envelope = plant_dead_event(databases["integration"], "planted in the browser test")
+    owner_dashboard.goto("/admin/#problems")
+    expect(owner_dashboard.locator("#problems-badge")).to_be_visible()
+    retry = owner_dashboard.locator(f'button.retry[data-event-id="{envelope["event_id"]}"]')
+    expect(retry).to_be_visible()
+    retry.click()
+    expect(owner_dashboard.locator("#notice")).to_contain_text("done")
+    expect(owner_dashboard.locator(f'[data-event-id="{envelope["event_id"]}"]')).to_have_count(0)
+
+
+def test_the_reports_page_draws_takings_and_occupancy_and_offers_the_csv(owner_dashboard,
+                                                                         api, hall):
+    booking = book(api, hall, "20:00", "22:00", "Report Chart")
+    assert api.post(f"/api/bookings/{booking['id']}/confirm", admin=True,
+                    json={}).status_code == 200
+    owner_dashboard.goto(f"/admin/#reports={DAY}/{DAY}")
+    expect(owner_dashboard.locator("#takings-chart rect.bar-in")).to_have_count(1)
+    heat = owner_dashboard.locator(f'svg[data-hall-id="{hall["id"]}"]')
+    weekday = date.fromisoformat(DAY).weekday()
+    expect(heat.locator(f'rect[data-cell="{weekday}:20"]')).to_have_attribute("data-percent",
+                                                                             "100")
+    with owner_dashboard.expect_download() as download:
+        owner_dashboard.click("#csv")
+    content = open(download.value.path(), encoding="utf-8").read()
+    assert booking["id"] in content and "Report Chart" in content
+    owner_dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-reports-1280.png"),
+                               full_page=True)
+
+
+def test_a_booking_by_phone_is_made_from_a_free_slot_of_the_schedule(dashboard, api, hall):
+    dashboard.goto(f"/admin/#day={DAY}")
+    expect(dashboard.locator("#schedule-title")).to_have_attribute("data-day", DAY)
+    column = dashboard.locator(f'.column[data-column="{hall["id"]}"]')
+    column.locator(".row").nth(4 * 12 - 4 * 9).click()      # 12:00 on a grid from 09:00
+    expect(dashboard.locator("#f-start")).to_have_value("12:00")
+    dashboard.fill("#f-name", "Звонок Browser")
+    dashboard.fill("#f-phone", "+7 916 777-66-55")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
+    expect(dashboard.locator(".facts")).to_contain_text("Звонок Browser")
+
+
+def test_a_hall_made_with_a_weekend_tariff_is_previewed_and_offered_to_customers(
+        owner_dashboard, chromium, system, api):
+    name = f"Зал выходных {uuid.uuid4().hex[:6]}"
+    owner_dashboard.goto("/admin/#halls=new")
+    form = owner_dashboard.locator("#hall-form")
+    form.locator("[name=name]").fill(name)
+    form.locator("[name=price]").fill("2000")
+    owner_dashboard.click("#add-rule")
+    form.locator(".rule [name=price]").fill("3000")
+    owner_dashboard.click("#preview-prices")
+    saturday = owner_dashboard.locator('#price-preview .day[data-weekday="5"] .run')
+    expect(saturday).to_have_attribute("data-price", "300000")
+    expect(owner_dashboard.locator('#price-preview .day[data-weekday="0"] .run')
+           ).to_have_attribute("data-price", "200000")
+    owner_dashboard.screenshot(path=os.path.join(SCREENSHOTS, "admin-halls-1280.png"),
+                               full_page=True)
+    owner_dashboard.click("#save-hall")
+    owner_dashboard.click("#dialog-ok")
+    expect(owner_dashboard.locator("#hall-form h2").first).to_have_text(name)
+    [hall] = [h for h in api.get("/api/halls").json() if h["name"] == name]
+    assert hall["hourly_price"] == 200000
+    assert hall["tariff_rules"] == [{"weekdays": [5, 6], "start": "09:00", "end": "22:00",
+                                     "hourly_price": 300000}]
+    customer = chromium.new_context(base_url=system.base_url)
+    try:
+        page = customer.new_page()
+        page.goto("/")
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    finally:
+        customer.close()

@@ -34,6 +34,7 @@ test: deps infra
 
 ## Benchmarks; figures go to bench/results/ and the README table.
 bench: deps infra
+	@scripts/ensure_tools.sh
 	$(PY) -m bench.run
 
 ## nameko shell for operators: n.rpc.booking.list_bookings(...)

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import create_engine, text
 
-from bench.harness import create_hall, hour_slots, summary
+from bench import cpu
+from bench.harness import create_hall, hour_slots, settle, summary
 
 PAYING_CARD = "4242424242424242"
 
@@ -81,13 +82,18 @@ def lags(rows, key):
 
 
 def measure(bench, count, rate):
-    """The steady flow: `count` bookings paid at `rate` a second."""
+    """The steady flow: `count` bookings paid at `rate` a second. CPU per paid booking is
+    counted from the booking's creation to its last message (every event handled)."""
+    settle(bench)
+    before_booking = bench.cpu_snapshot()
     pairs = pending_payments(bench, count, "Bench flow hall")
+    settle(bench)
+    before_paying = bench.cpu_snapshot()
     print(f"{count} bookings with pending payments; paying {rate:g}/s ...", flush=True)
-    cpu_before = bench.cpu_seconds()
     offered, late = pay(bench, pairs, clients=16, rate=rate)
     rows = wait_for_lags(bench, pairs, "notified")
-    cpu_after = bench.cpu_seconds()
+    settle(bench)
+    after = bench.cpu_snapshot()
     return {
         "bookings": count, "rate_per_second": rate, "offered_seconds": round(offered, 2),
         "late_sends": late,
@@ -95,9 +101,11 @@ def measure(bench, count, rate):
         "webhook_to_published_ms": summary(lags(rows, "published")),
         "webhook_to_confirmed_logged_ms": summary(lags(rows, "logged")),
         "webhook_to_notification_ms": summary(lags(rows, "notified")),
-        # what one paid booking costs each process, from checkout to the last notification
-        "cpu_ms_per_paid_booking": {name: round((cpu_after[name] - cpu_before[name]) * 1000
-                                                / count, 1) for name in cpu_after},
+        # what one paid booking costs each process: created, payment started, paid at the
+        # mock checkout, webhook, confirmed, logged, messages recorded
+        "cpu_ms_per_paid_booking": cpu.per_operation(before_booking, after, count),
+        # the part from the checkout on
+        "cpu_ms_per_payment": cpu.per_operation(before_paying, after, count),
         "at": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

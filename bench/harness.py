@@ -14,6 +14,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
+from bench import cpu
 from scripts.system import System, free_port, rabbitmqctl
 from services.common.config import db_uri, load_config
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade
@@ -50,15 +51,22 @@ class Bench:
     system: System
     vhost: str
 
-    def cpu_seconds(self):
-        """CPU time (user + system) each process of the system has used so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        used = {}
-        for name, process in self.system.processes.items():
-            with open(f"/proc/{process.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        return used
+    def cpu_snapshot(self):
+        """CPU used so far by each process of the system, RabbitMQ, PostgreSQL, the machine."""
+        return cpu.snapshot({name: process.pid for name, process in self.system.processes.items()},
+                            os.environ["DB_PREFIX"])
+
+    def cpu_per_operation(self, work):
+        """Wait for quiet, run `work()` (it returns how many operations it did), wait until
+        every event it caused is handled, and return (its result, CPU ms per operation of
+        each process)."""
+        settle(self)
+        before = self.cpu_snapshot()
+        result = work()
+        settle(self)
+        after = self.cpu_snapshot()
+        operations = result["requests"] if isinstance(result, dict) else result
+        return result, cpu.per_operation(before, after, max(1, operations))
 
     @property
     def rpc_config(self):

@@ -83,6 +83,9 @@ def isolated_system(name):
         "DB_PREFIX": f"studio_{run}", "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{run}",
         "WEB_SERVER_ADDRESS": address, "PUBLIC_URL": f"http://{address}",
         "ADMIN_TOKEN": ADMIN_TOKEN, "PAYMENT_ENV": "mock", "LOG_LEVEL": "WARNING",
+        # PostgreSQL's connections are shared with everyone's tests: 5 per service is plenty
+        # on two cores, and a run that takes more gets "too many clients"
+        "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0",
     })
     config = load_config()
     uris = {service: db_uri(config, service) for service in SERVICES_WITH_DATABASE}

@@ -19,7 +19,8 @@ def wrk(base_url, path, clients, seconds, script="get.lua", env=None):
         capture_output=True, text=True, check=True)
     summary = json.loads(answer.stdout.strip().splitlines()[-1])
     if summary["errors"]:
-        raise RuntimeError(f"wrk {path} c={clients}: {summary['errors']} errors\n{answer.stdout}")
+        raise RuntimeError(f"wrk {path} c={clients}: {summary['errors']} errors\n{answer.stdout}"
+                           f"{answer.stderr}")
     return {"clients": clients, "requests": summary["requests"],
             "per_second": round(summary["requests"] * 1e6 / summary["duration_us"], 1),
             "latency_ms": {"p50": round(summary["p50_us"] / 1000, 1),

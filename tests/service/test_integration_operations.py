@@ -13,7 +13,7 @@ from services.booking.exceptions import SlotTaken
 from services.common.errors import InvalidRequest, InvalidTransition, ServiceUnavailable
 from services.integration import operations
 from services.integration.exceptions import EventNotFound, EventNotRetryable
-from services.integration.service import IntegrationService, _LoggingInboxRunner
+from services.integration.service import IntegrationService, LoggingInboxRunner
 
 SETTINGS = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 0.01,
             "inbox_backoff_cap_seconds": 1}
@@ -190,7 +190,7 @@ class _Service:
 
 def test_a_failed_reaction_is_logged_with_the_inbox_record_and_done_when_retried(session):
     event = payment_succeeded()
-    runner = _LoggingInboxRunner(SETTINGS)
+    runner = LoggingInboxRunner(SETTINGS)
     down = ServiceUnavailable("booking did not answer in time")
     service = _Service(session, FakeBooking(down))
     assert runner.handle(service, "payment_succeeded", event) == "failed"
@@ -268,7 +268,7 @@ def test_a_malformed_event_fails_into_the_log_instead_of_looping(session):
     event = payment_succeeded()
     del event["payload"]["booking_id"]
     event["occurred_at"] = "yesterday"
-    runner = _LoggingInboxRunner(SETTINGS)
+    runner = LoggingInboxRunner(SETTINGS)
     assert runner.handle(_Service(session, FakeBooking()), "payment_succeeded", event) == \
         "failed"
     logged = entry(session, event)

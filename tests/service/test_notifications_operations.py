@@ -2,6 +2,7 @@
 and the channels in the test's hand."""
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from contracts.events import make_envelope
 from contracts.notifications import NotificationEventPayloadSchema
 from services.common.config import db_uri
 from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
-from services.common.inbox import process_event
+from services.common.inbox import InboxRunner
 from services.common.migrate import drop_database, upgrade
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
@@ -48,6 +49,18 @@ def session(engine):
     with Session(engine, expire_on_commit=False) as session:
         yield session
         session.rollback()
+
+
+class OneSession:
+    """service.db for the inbox: each unit of work commits the test's session."""
+
+    def __init__(self, session):
+        self.session = session
+
+    @contextmanager
+    def get_session(self):
+        yield self.session
+        self.session.commit()
 
 
 def booking_payload(start=NOW + timedelta(days=2), status="confirmed", **customer):
@@ -138,13 +151,18 @@ def test_messages_follow_the_configured_language(session):
 def test_a_repeated_event_records_nothing_more(session):
     envelope = booking_event("booking.confirmed", booking_payload())
 
-    def handle(s, e):
-        operations.announce_booking_event(s, SETTINGS, e, NOW)
+    class Service:
+        db = OneSession(session)
 
-    assert process_event(session, "booking_confirmed", envelope, handle, INBOX) == "done"
-    session.commit()
-    assert process_event(session, "booking_confirmed", envelope, handle, INBOX) == "skipped"
-    session.commit()
+        @staticmethod
+        def booking_confirmed(session, event):
+            operations.announce_booking_event(session, SETTINGS, event, NOW)
+
+    Service.booking_confirmed.inbox_handler = lambda service, s, e: \
+        Service.booking_confirmed(s, e)
+    runner = InboxRunner(INBOX)
+    assert runner.handle(Service(), "booking_confirmed", envelope) == "done"
+    assert runner.handle(Service(), "booking_confirmed", envelope) == "skipped"
     # Even past the inbox (say, by an operator's forced retry), the unique key holds.
     assert operations.announce_booking_event(session, SETTINGS, envelope, NOW) == []
     assert len(rows(session)) == 4

@@ -133,3 +133,5 @@ class BookingEventPayloadSchema(Schema):
     refund_due = fields.Integer()
     currency = fields.String(required=True)
     customer = fields.Nested(CustomerSchema, required=True)
+    # Added within version 1: until when an unpaid booking's slot is held (null once paid).
+    hold_expires_at = fields.String(allow_none=True)

@@ -53,7 +53,7 @@ def event_payload(view):
     """The public payload of every booking.* event (contracts.booking.BookingEventPayloadSchema)."""
     payload = {key: view[key] for key in (
         "hall_id", "hall_name", "start", "end", "status", "price_total", "prepayment_amount",
-        "amount_paid", "currency", "customer")}
+        "amount_paid", "currency", "customer", "hold_expires_at")}
     payload["booking_id"] = view["id"]
     if view["refund_due"] is not None:
         payload["refund_due"] = view["refund_due"]

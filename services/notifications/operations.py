@@ -66,6 +66,7 @@ class Settings:
     delivery_concurrency: int = 10
     delivery_lease_seconds: float = 120.0
     secrets: tuple = ()
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_config(cls, config):
@@ -100,6 +101,7 @@ class Settings:
             delivery_lease_seconds=number("delivery_lease_seconds",
                                           defaults.delivery_lease_seconds),
             secrets=secrets,
+            public_url=str(config.get("PUBLIC_URL") or defaults.public_url).rstrip("/"),
         )
 
     def scrub(self, text):
@@ -188,6 +190,31 @@ def _tell_customer_and_studio(session, settings, event, context, customer, templ
     return rows
 
 
+def record_booking_messages(session, settings, events, now):
+    """Booking events that arrived together: each one's messages, in the caller's
+    transaction."""
+    for event in events:
+        if event["type"] == "booking.created":
+            announce_hold(session, settings, event, now)
+        else:
+            announce_booking_event(session, settings, event, now)
+
+
+def announce_hold(session, settings, event, now):
+    """booking.created: a customer who gave an e-mail or a Telegram chat hears that the slot
+    is held for them, what to pay by when, and where (the booking's page). A phone alone
+    gets nothing: the studio has not been asked to call about an unpaid hold."""
+    payload = event["payload"]
+    if "hold_expires_at" not in payload:  # an event from before holds were announced
+        return []
+    context = {**booking_context(payload),
+               "booking_url": f"{settings.public_url}/b/{payload['booking_id']}"}
+    return record_messages(session, settings, now, event_id=event["event_id"],
+                           booking_id=payload["booking_id"], context=context,
+                           recipients=choose_customer_recipients(payload.get("customer")),
+                           template="booking_held", audience="customer")
+
+
 def remember_booking(session, event):
     """Keep the booking as this event tells it (for payment messages and reminders)."""
     store.save_booking_copy(session, event["payload"],
@@ -238,14 +265,19 @@ def reminder_event_id(booking_id):
     return str(uuid.uuid5(REMINDER_KEYS, f"reminder:{booking_id}"))
 
 
-def record_due_reminders(session, settings, now):
+def record_due_reminders(session, settings, now, ask_booking=None):
     """One reminder per confirmed booking, reminder_before before it starts (at once for a
-    booking confirmed later than that). Returns how many bookings were reminded."""
+    booking confirmed later than that). What is still due comes from the booking service
+    (`ask_booking`, an RPC) when it answers, else from our copy (as of its last booking event).
+    Returns how many bookings were reminded."""
     copies = store.due_reminders(session, now + settings.reminder_before, now)
     for copy in copies:
+        context = booking_context(copy.payload)
+        if ask_booking is not None:
+            context = find_booking(session, copy.booking_id, ask_booking) or context
         record_messages(session, settings, now, event_id=reminder_event_id(copy.booking_id),
-                        booking_id=copy.booking_id, context=booking_context(copy.payload),
-                        recipients=choose_customer_recipients(copy.payload.get("customer")),
+                        booking_id=copy.booking_id, context=context,
+                        recipients=choose_customer_recipients(context.get("customer")),
                         template="reminder", audience="customer")
         copy.reminded_at = now
     store.forget_finished_bookings(session, now - KEEP_FINISHED_BOOKINGS)

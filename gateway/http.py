@@ -9,6 +9,7 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from contracts import schema as contract_schema
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
 from services.common.errors import StudioError
@@ -128,5 +129,5 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
 
 
 def _validated(schema_cls, data):
-    schema = schema_cls()
+    schema = contract_schema(schema_cls)
     return schema.dump(schema.load(data))

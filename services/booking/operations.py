@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 
 from marshmallow import ValidationError
 
+from contracts import schema
 from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
                                CreateBookingSchema)
 from services.booking import store
@@ -69,7 +70,7 @@ def _record(session, event_type, view):
 def load(schema_cls, data):
     """Validate RPC input with the contract schema; bad fields become InvalidRequest (422)."""
     try:
-        return schema_cls().load(data or {})
+        return schema(schema_cls).load(data or {})
     except ValidationError as exc:
         raise InvalidRequest("Some fields are invalid.", exc.messages)
 

@@ -157,20 +157,20 @@ class InboxRunner:
             raise
 
     def _run(self, service, handler_name, envelope, handle, force, first_delivery):
-        attempts, error = 1, None
+        attempts = 1
         with service.db.get_session() as session:
+            fresh = first_delivery and not force and claim_first_deliveries(
+                session, handler_name, [envelope])
+            if not fresh:
+                row = session.execute(_LOCK, {"e": envelope["event_id"],
+                                              "h": handler_name}).one_or_none()
+                if row is not None and (row.status == DONE or (row.status == DEAD
+                                                               and not force)):
+                    outcome = Outcome(SKIPPED, handler_name, envelope, row.attempts)
+                    self.decided(session, service, outcome)
+                    return outcome
+                attempts = (row.attempts if row is not None else 0) + 1
             try:
-                fresh = first_delivery and not force and claim_first_deliveries(
-                    session, handler_name, [envelope])
-                if not fresh:
-                    row = session.execute(_LOCK, {"e": envelope["event_id"],
-                                                  "h": handler_name}).one_or_none()
-                    if row is not None and (row.status == DONE or (row.status == DEAD
-                                                                   and not force)):
-                        outcome = Outcome(SKIPPED, handler_name, envelope, row.attempts)
-                        self.decided(session, service, outcome)
-                        return outcome
-                    attempts = (row.attempts if row is not None else 0) + 1
                 handle(session)
                 if not fresh:
                     session.execute(_DONE_AGAIN, {"a": attempts, "e": envelope["event_id"],

@@ -11,6 +11,7 @@ from datetime import timezone
 
 from marshmallow import ValidationError
 
+from contracts import schema
 from contracts.integration import EventLogQuerySchema
 from services.booking.exceptions import InvalidTransition, SlotTaken
 from services.common.errors import InvalidRequest, StudioError
@@ -177,7 +178,7 @@ def entry_view(row):
 
 def list_events(session, filters):
     try:
-        query = EventLogQuerySchema().load(filters)
+        query = schema(EventLogQuerySchema).load(filters)
     except ValidationError as exc:
         raise InvalidRequest("Some filters are invalid.", exc.messages)
     rows, next_cursor = store.list_entries(session, query, query.get("cursor"),

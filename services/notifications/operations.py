@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
 
+from contracts import schema
 from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
                                      NotificationListQuerySchema, SendNotificationSchema)
 from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
@@ -151,7 +152,7 @@ def booking_context(booking):
 
 def _load(schema_cls, data):
     try:
-        return schema_cls().load(data or {})
+        return schema(schema_cls).load(data or {})
     except ValidationError as exc:
         raise InvalidNotification("Some fields are invalid.", exc.messages)
 

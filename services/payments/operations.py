@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 
+from contracts import schema
 from contracts.payments import (CreatePaymentSchema, PaymentListQuerySchema,
                                 RefundBookingSchema, RefundRequestSchema)
 from services.common.errors import InvalidRequest
@@ -185,7 +186,7 @@ def _record(session, event_type, row, **extra):
 def load(schema_cls, data):
     """Validate RPC input with the contract schema; bad fields become InvalidRequest (422)."""
     try:
-        return schema_cls().load(data or {})
+        return schema(schema_cls).load(data or {})
     except ValidationError as exc:
         raise InvalidRequest("Some fields are invalid.", exc.messages)
 

@@ -170,8 +170,9 @@ def main(argv):
     parser.add_argument("--bookings", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--no-readme", action="store_true")
-    parser.add_argument("--only", choices=("api", "consumer", "outbox", "webhooks", "flow"),
-                        help="one benchmark, printed only (nothing written)")
+    parser.add_argument("--only", type=lambda value: value.split(","),
+                        help="some of api,consumer,outbox,webhooks,flow (comma-separated), "
+                             "printed only (nothing written)")
     args = parser.parse_args(argv)
     benchmarks = {"api": lambda bench: api.measure(bench, args.scale),
                   "consumer": lambda bench: consumer.measure(bench, args.scale),
@@ -184,7 +185,7 @@ def main(argv):
         result = {"at": datetime.now().astimezone().isoformat(timespec="seconds"),
                   "machine": machine()}
         for name, measure in benchmarks.items():
-            if args.only in (None, name):
+            if args.only is None or name in args.only:
                 settle(bench)
                 result[name] = measure(bench)
                 print(json.dumps(result[name], indent=2), flush=True)

@@ -104,8 +104,7 @@ def on_event(source_service, event_type):
         def handle_delivery(self, envelope):
             return self.inbox.handle(self, method.__name__, envelope)
 
-        handle_delivery.inbox_handler = lambda service, session, event: method(
-            service, session, event)
+        handle_delivery.inbox_handler = method
         # requeue only matters when the inbox itself could not record the event (database
         # down): handler errors are kept in the inbox and never reach nameko.
         return event_handler(source_service, event_type, requeue_on_error=True)(handle_delivery)

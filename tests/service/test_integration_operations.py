@@ -1,7 +1,6 @@
 """The integration service's use cases against a real PostgreSQL database, with the other
 services played by fakes: what each event drives, what the log keeps, how it pages."""
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +13,7 @@ from services.common.errors import InvalidRequest, InvalidTransition, ServiceUna
 from services.integration import operations
 from services.integration.exceptions import EventNotFound, EventNotRetryable
 from services.integration.service import IntegrationService, LoggingInboxRunner
+from tests.service.one_session import OneSession
 
 SETTINGS = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 0.01,
             "inbox_backoff_cap_seconds": 1}
@@ -167,17 +167,6 @@ def test_a_cancellation_refunds_what_is_due_and_says_what_is_left_to_an_operator
     assert entry(session, nothing)["status"] == "logged"
 
 
-class _Db:
-    """service.db for the inbox runner: sessions that are the test's one session."""
-
-    def __init__(self, session):
-        self.session = session
-
-    @contextmanager
-    def get_session(self):
-        yield self.session
-
-
 class _Service:
     """Enough of IntegrationService for the inbox runner: its handler, db and proxies."""
 
@@ -185,7 +174,7 @@ class _Service:
     payments = FakePayments()
 
     def __init__(self, session, booking):
-        self.db, self.booking = _Db(session), booking
+        self.db, self.booking = OneSession(session), booking
 
 
 def test_a_failed_reaction_is_logged_with_the_inbox_record_and_done_when_retried(session):

@@ -2,7 +2,6 @@
 and the channels in the test's hand."""
 import threading
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,6 +19,7 @@ from services.notifications.channels import PermanentDelivery, RetryableDelivery
 from services.notifications.exceptions import InvalidNotification, NoRecipient, UnknownTemplate
 from services.notifications.messages import render
 from services.notifications.operations import Claim, Outcome, Settings
+from tests.service.one_session import OneSession
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 BOT_TOKEN = "7654321:AAH-secret-bot-token_xyz"
@@ -50,18 +50,6 @@ def session(engine):
     with Session(engine, expire_on_commit=False) as session:
         yield session
         session.rollback()
-
-
-class OneSession:
-    """service.db for the inbox: each unit of work commits the test's session."""
-
-    def __init__(self, session):
-        self.session = session
-
-    @contextmanager
-    def get_session(self):
-        yield self.session
-        self.session.commit()
 
 
 def booking_payload(start=NOW + timedelta(days=2), status="confirmed", **customer):

@@ -12,11 +12,14 @@ import logging
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
+from amqp.exceptions import NotFound
+from kombu import Connection
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import Publisher
 from nameko.constants import NON_PERSISTENT
 from nameko.messaging import QueueConsumer
-from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
+from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy,
+                        get_rpc_exchange)
 
 from services.common.errors import ServiceUnavailable, StudioError
 
@@ -58,6 +61,26 @@ class _TransientPublisher(Publisher):
 
 class _TransientMethodProxy(MethodProxy):
     publisher_cls = _TransientPublisher
+
+
+# Services whose request queue this process has seen: (broker URI, service name).
+_SERVICES_SEEN = set()
+
+
+def _check_service_exists(amqp_uri, service_name):
+    """nameko learns of a service that never ran from the broker's return of a mandatory
+    request, which needs a confirm; without one we ask once instead: a service whose queue
+    exists has run, and a request to it waits there (or expires) like any other."""
+    if (amqp_uri, service_name) in _SERVICES_SEEN:
+        return
+    with Connection(amqp_uri) as connection:
+        try:
+            connection.default_channel.queue_declare(
+                queue=RPC_QUEUE_TEMPLATE.format(service_name), passive=True)
+        except NotFound:
+            raise ServiceUnavailable(f"{service_name} is not running",
+                                     {"service": service_name})
+    _SERVICES_SEEN.add((amqp_uri, service_name))
 
 
 class _TransientResponder(Responder):
@@ -127,6 +150,7 @@ class _TimedServiceProxy:
         def call(*args, **kwargs):
             timer = eventlet.Timeout(self._timeout)
             try:
+                _check_service_exists(method.amqp_uri, self._service_name)
                 return method(*args, **kwargs)
             except eventlet.Timeout as exc:
                 if exc is not timer:

@@ -1,6 +1,8 @@
 """The booking contract: HTTP bodies, RPC payloads and event payloads (field names are public)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from contracts import paging
+
 BOOKING_STATUSES = ("pending_payment", "confirmed", "cancelled", "expired", "completed")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$",
                         error="Not a phone number: digits, optionally +, spaces, (), -.")
@@ -103,13 +105,13 @@ class BookingListQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
     date_from = fields.Date()
     date_to = fields.Date()
-    cursor = fields.String()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = paging.cursor()
+    limit = paging.limit()
 
 
 class BookingListSchema(Schema):
     items = fields.List(fields.Nested(BookingSchema))
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = paging.next_cursor()
 
 
 class ConfirmBookingSchema(Schema):

@@ -3,6 +3,7 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
+from contracts import paging
 from contracts.events_catalog import BY_TYPE, SOURCES
 
 # logged: nothing to do for it; done: its reaction succeeded; failed: the reaction failed and
@@ -21,8 +22,8 @@ class EventLogQuerySchema(Schema):
         "description": "occurred at or after (ISO-8601; no offset means UTC)"})
     until = fields.AwareDateTime(default_timezone=timezone.utc, metadata={
         "description": "occurred before (ISO-8601; no offset means UTC)"})
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = paging.cursor(description="next_cursor of the previous page")
+    limit = paging.limit()
 
 
 class EventLogItemSchema(Schema):
@@ -47,8 +48,8 @@ class EventLogItemSchema(Schema):
 
 class EventLogPageSchema(Schema):
     items = fields.List(fields.Nested(EventLogItemSchema))
-    next_cursor = fields.String(allow_none=True, metadata={
-        "description": "pass it as `cursor` for the next (older) page; null on the last"})
+    next_cursor = paging.next_cursor(
+        description="pass it as `cursor` for the next (older) page; null on the last")
 
 
 class BookingChainSchema(Schema):

@@ -2,6 +2,8 @@
 public)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from contracts import paging
+
 NOTIFICATION_STATUSES = ("pending", "sent", "failed")
 CHANNELS = ("telegram", "email", "log")
 # Templates an operator may send for a booking: they render from the booking alone
@@ -35,13 +37,13 @@ class NotificationListQuerySchema(Schema):
     booking_id = fields.String(validate=validate.Length(min=1, max=100))
     status = fields.String(validate=validate.OneOf(NOTIFICATION_STATUSES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
-    cursor = fields.String()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = paging.cursor()
+    limit = paging.limit()
 
 
 class NotificationListSchema(Schema):
     items = fields.List(fields.Nested(NotificationSchema))
-    next_cursor = fields.String(allow_none=True)
+    next_cursor = paging.next_cursor()
 
 
 class SendNotificationSchema(Schema):

@@ -1,6 +1,8 @@
 """The payments contract: HTTP bodies, RPC payloads and event payloads (field names are public)."""
 from marshmallow import Schema, fields, validate
 
+from contracts import paging
+
 PAYMENT_KINDS = ("prepayment", "full", "remainder")
 GATEWAYS = ("yookassa", "sberpay", "tinkoff", "mock")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed", "canceled", "partially_refunded",
@@ -56,7 +58,7 @@ class PaymentSchema(CreatedPaymentSchema):
 class PaymentListQuerySchema(Schema):
     booking_id = fields.UUID()
     status = fields.String(validate=validate.OneOf(PAYMENT_STATUSES))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = paging.limit()
 
 
 class PaymentListSchema(Schema):

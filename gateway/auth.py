@@ -1,7 +1,7 @@
 """Who may call: operators with the admin token, customers with their booking's token."""
 import hmac
 
-from services.common.errors import AccessDenied
+from contracts.errors.base import AccessDenied
 from gateway.errors import Unauthorized
 
 DEFAULT_ADMIN_TOKEN = "change-me-admin-token"

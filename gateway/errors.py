@@ -5,13 +5,8 @@ from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from werkzeug.exceptions import HTTPException
 
-# Importing each service's errors registers them, so RPC errors arrive as their own types.
-import services.booking.exceptions  # noqa: F401
-import services.integration.exceptions  # noqa: F401
-import services.payments.exceptions  # noqa: F401
-import services.notifications.exceptions  # noqa: F401
-from services.common.errors import (AccessDenied, Conflict, InvalidRequest, NotFound,
-                                    ServiceUnavailable, StudioError)
+from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, NotFound,
+                                   ServiceUnavailable, StudioError)
 
 log = logging.getLogger(__name__)
 

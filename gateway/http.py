@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from contracts import schema as contract_schema
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
-from services.common.errors import StudioError
+from contracts.errors.base import StudioError
 
 
 def json_response(status, data, headers=None):

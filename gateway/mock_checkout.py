@@ -11,7 +11,6 @@ from werkzeug.wrappers import Response
 
 from gateway.errors import BodyTooLarge, status_and_body
 from gateway.http import JsonHttpEntrypoint
-from services.payments.providers.mock import DECLINED_CARD, PAYING_CARD
 
 CURRENCY_SIGNS = {"RUB": "₽"}
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
@@ -68,13 +67,14 @@ def checkout_content(checkout):
                 if checkout["return_url"] else "")
         return f"<h1>{title}</h1><p class=\"amount\">{amount}</p><p>{escape(said)}</p>{back}"
     action = escape(f"/mock-checkout/{checkout['payment_id']}")
+    paying, declined = (escape(checkout["test_cards"][card]) for card in ("paying", "declined"))
     return (f"<h1>{title}</h1><p class=\"amount\">{amount}</p>"
             f'<form method="post" action="{action}">'
             f'<label for="card">Card number</label>'
             f'<input id="card" name="card_number" inputmode="numeric" autocomplete="off" '
-            f'placeholder="{PAYING_CARD}" required>'
+            f'placeholder="{paying}" required>'
             f"<button type=\"submit\">Pay {amount}</button></form>"
-            f'<p class="note">Test mode: {PAYING_CARD} pays, {DECLINED_CARD} is declined.</p>')
+            f'<p class="note">Test mode: {paying} pays, {declined} is declined.</p>')
 
 
 class MockCheckoutPages:

@@ -1,5 +1,12 @@
-"""The OpenAPI 3 document, built by apispec from the routes' marshmallow schemas."""
+"""The OpenAPI 3 document, built by apispec from the routes' marshmallow schemas.
+
+    python -m gateway.openapi > docs/openapi.json
+
+A test keeps docs/openapi.json equal to this output: the HTTP API is a public contract.
+"""
+import json
 import re
+import sys
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -85,3 +92,13 @@ def _operation(route, path):
             "description": ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"schema": "Error"}}}
     return op
+
+
+def render():
+    """The document as committed in docs/openapi.json."""
+    import gateway.service  # noqa: F401  (declares every route)
+    return json.dumps(build_spec(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

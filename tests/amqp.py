@@ -5,6 +5,8 @@ import time
 import pika
 from nameko.standalone.rpc import ClusterRpcProxy
 
+import services.common.rpc  # noqa: F401  (a service's error comes back as its own type)
+
 
 class EventWatcher:
     """An outside consumer: its own exclusive queue bound to `<service>.events`."""

@@ -14,7 +14,8 @@ from datetime import date, datetime, time, timedelta, timezone as _timezone
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
-from services.booking.exceptions import BookingRuleViolation, HallInactive, InvalidTransition
+from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, HallInactive,
+                                      InvalidTransition)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -709,9 +710,10 @@ class Booking:
                 and _utc(self.hold_expires_at) <= _utc(now, "now"))
 
     def _refuse(self, action, why):
-        return InvalidTransition(f"booking {self.id} is {self.status}: cannot {action}, {why}",
-                                 {"booking_id": str(self.id), "status": self.status,
-                                  "action": action})
+        refusal = (BookingCancelled if self.status == BookingStatus.CANCELLED
+                   else InvalidTransition)
+        return refusal(f"booking {self.id} is {self.status}: cannot {action}, {why}",
+                       {"booking_id": str(self.id), "status": self.status, "action": action})
 
     def confirm(self, payment_id: str, amount: int, now: datetime) -> bool:
         """Apply a payment of `amount` kopecks and confirm the booking. Returns False and

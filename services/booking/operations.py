@@ -6,27 +6,20 @@ import secrets
 import uuid
 from datetime import date, datetime, timedelta
 
-from marshmallow import ValidationError
-
-from contracts import schema
-from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
-                               CreateBookingSchema)
+from contracts.booking import BookingListQuerySchema, ConfirmBookingSchema, CreateBookingSchema
+from contracts.errors.base import AccessDenied, InvalidRequest
+from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
-from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff, free_slots,
-                                     quote)
-from services.booking.exceptions import BookingRuleViolation
+from services.booking.domain import Booking, BookingStatus, OpeningHours, Tariff, free_slots, quote
 from services.booking.models import HallRow
-from services.common.errors import AccessDenied, InvalidRequest
+from services.common.clock import iso
+from services.common.input import load
 from services.common.outbox import record_event
 
 SOURCE = "booking"
 
 
 # --- views: what callers get back ---------------------------------------------------------
-
-def _iso(moment, tz):
-    return moment.astimezone(tz).isoformat() if moment else None
-
 
 def hall_view(row):
     return {"id": row.id, "name": row.name, "description": row.description,
@@ -41,12 +34,12 @@ def hall_detail_view(row):
 def booking_view(row, hall_name, tz):
     return {
         "id": str(row.id), "hall_id": row.hall_id, "hall_name": hall_name,
-        "start": _iso(row.start_at, tz), "end": _iso(row.end_at, tz), "status": row.status,
+        "start": iso(row.start_at, tz), "end": iso(row.end_at, tz), "status": row.status,
         "price_total": row.price_total, "prepayment_amount": row.prepayment_amount,
         "amount_paid": row.amount_paid, "remaining_due": row.price_total - row.amount_paid,
-        "currency": row.currency, "hold_expires_at": _iso(row.hold_expires_at, tz),
+        "currency": row.currency, "hold_expires_at": iso(row.hold_expires_at, tz),
         "customer": row.customer, "comment": row.comment, "refund_due": row.refund_due,
-        "created_at": _iso(row.created_at, tz),
+        "created_at": iso(row.created_at, tz),
     }
 
 
@@ -66,14 +59,6 @@ def _record(session, event_type, view):
 
 
 # --- input -----------------------------------------------------------------------------------
-
-def load(schema_cls, data):
-    """Validate RPC input with the contract schema; bad fields become InvalidRequest (422)."""
-    try:
-        return schema(schema_cls).load(data or {})
-    except ValidationError as exc:
-        raise InvalidRequest("Some fields are invalid.", exc.messages)
-
 
 def _aware(moment, rules):
     """A time without offset is the studio's local time."""

@@ -1,19 +1,15 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
-from datetime import datetime, timezone
-
 from nameko.timer import timer
 
 from services.booking import operations
 from services.booking.domain import Rules
 from services.booking.models import Base
+from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, rpc
-
-
-def now():
-    return datetime.now(timezone.utc)
 
 
 class BookingRules(Config):
@@ -99,9 +95,8 @@ class BookingService(Pingable):
     def list_bookings(self, hall_id=None, status=None, date_from=None, date_to=None,
                       cursor=None, limit=50):
         """{items, next_cursor}: bookings by start time, filtered; pass next_cursor on."""
-        filters = {k: v for k, v in dict(hall_id=hall_id, status=status, date_from=date_from,
-                                         date_to=date_to, cursor=cursor, limit=limit).items()
-                   if v is not None}
+        filters = given(hall_id=hall_id, status=status, date_from=date_from, date_to=date_to,
+                        cursor=cursor, limit=limit)
         with self.db.get_session() as session:
             return operations.list_bookings(session, self.rules, filters)
 
@@ -119,8 +114,7 @@ class BookingService(Pingable):
     def confirm_at_desk(self, booking_id, amount=None, payment_id=None):
         """Operator: money taken at the desk (default: all still due). Pass a payment_id to
         make a repeat harmless."""
-        data = {k: v for k, v in dict(amount=amount, payment_id=payment_id).items()
-                if v is not None}
+        data = given(amount=amount, payment_id=payment_id)
         with self.db.get_session() as session:
             return operations.confirm_at_desk(session, self.rules, booking_id, data, now())
 

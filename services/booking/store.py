@@ -1,18 +1,15 @@
 """Queries of the booking service: rows in, domain objects out, and back."""
-import base64
-import json
-import uuid
 from datetime import datetime
 
 from psycopg2.extras import DateTimeTZRange
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from services.booking.domain import (ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff,
-                                     busy_range)
-from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                         SlotTaken)
+from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
+from services.booking.domain import ACTIVE_STATUSES, Booking, Hall, OpeningHours, Tariff, busy_range
 from services.booking.models import BookingRow, HallRow
+from services.common.input import uuid_or_none
+from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
 
@@ -90,7 +87,7 @@ def flush_or_slot_taken(session, hall):
 
 
 def load_booking_row(session, booking_id, for_update=False):
-    key = _uuid_or_none(booking_id)
+    key = uuid_or_none(booking_id)
     row = None
     if key is not None:
         query = select(BookingRow).where(BookingRow.id == key)
@@ -124,27 +121,13 @@ def list_booking_rows(session, hall_id=None, status=None, start_from=None, start
     if start_before is not None:
         query = query.where(BookingRow.start_at < start_before)
     if cursor:
-        after_start, after_id = decode_cursor(cursor)
+        after_start, after_id = decode_cursor(
+            cursor, lambda start, booking_id: (datetime.fromisoformat(start), booking_id),
+            BookingRuleViolation)
         query = query.where(or_(BookingRow.start_at > after_start,
                                 and_(BookingRow.start_at == after_start,
                                      BookingRow.id > after_id)))
-    rows = session.scalars(query.limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def encode_cursor(row):
-    raw = json.dumps([row.start_at.isoformat(), str(row.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_cursor(cursor):
-    try:
-        start, booking_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(start), booking_id
-    except (ValueError, TypeError):
-        raise BookingRuleViolation("The cursor is not one this API gave out.",
-                                   {"cursor": ["unknown cursor"]})
+    return page(session, query, limit, lambda row: (row.start_at.isoformat(), str(row.id)))
 
 
 def due_holds(session, now, limit=100):
@@ -166,10 +149,3 @@ def retake_slot(session, row, hall):
     """Make an expired hold active again, if its slot is still free (else SlotTaken)."""
     row.status = "pending_payment"
     flush_or_slot_taken(session, hall)
-
-
-def _uuid_or_none(value):
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        return None

@@ -17,13 +17,18 @@ from kombu import Connection
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import Publisher
 from nameko.constants import NON_PERSISTENT
+from nameko.exceptions import registry
 from nameko.messaging import QueueConsumer
 from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy,
                         get_rpc_exchange)
 
-from services.common.errors import ServiceUnavailable, StudioError
+import contracts.errors  # noqa: F401  (every error a service raises across RPC)
+from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError
 
 log = logging.getLogger(__name__)
+
+# A caller gets a service's error back as its own type (BookingNotFound), not a RemoteError.
+registry.update(ERRORS)
 
 
 def _survives_a_lost_connection(method):

@@ -9,14 +9,13 @@ request_id) makes every retry safe.
 """
 from datetime import timezone
 
-from marshmallow import ValidationError
-
-from contracts import schema
+from contracts.errors.base import StudioError
+from contracts.errors.booking import BookingCancelled, SlotTaken
+from contracts.errors.integration import EventNotRetryable
 from contracts.integration import EventLogQuerySchema
-from services.booking.exceptions import InvalidTransition, SlotTaken
-from services.common.errors import InvalidRequest, StudioError
+from services.common.clock import iso
+from services.common.input import load
 from services.integration import store
-from services.integration.exceptions import EventNotRetryable
 
 # The log's statuses (contracts.integration.EVENT_STATUSES); failed and dead are the inbox's.
 LOGGED, DONE, FAILED, DEAD = "logged", "done", "failed", "dead"
@@ -105,9 +104,7 @@ def confirm_paid_booking(session, event, booking, payments):
         why = f"the hold had expired and its slot was taken ({exc.message})"
         outcome = _refund(event, payments, REFUND_SLOT_TAKEN, "slot-taken", why)
         return _done(session, event, REFUND_SLOT_TAKEN, outcome)
-    except InvalidTransition as exc:
-        if exc.details.get("status") != "cancelled":
-            raise ReactionFailed(CONFIRM_BOOKING, describe(exc)) from exc
+    except BookingCancelled:
         why = "the booking was cancelled before the payment arrived"
         outcome = _refund(event, payments, REFUND_BOOKING_CANCELLED, "booking-cancelled", why)
         return _done(session, event, REFUND_BOOKING_CANCELLED, outcome)
@@ -162,25 +159,18 @@ def refund_cancelled_booking(session, event, payments):
 
 # --- operators ------------------------------------------------------------------------------
 
-def _iso(moment):
-    return moment.astimezone(timezone.utc).isoformat() if moment else None
-
-
 def entry_view(row):
     return {
         "event_id": str(row.event_id), "type": row.type, "version": row.version,
-        "source": row.source, "occurred_at": _iso(row.occurred_at),
-        "received_at": _iso(row.received_at), "booking_id": row.booking_id,
+        "source": row.source, "occurred_at": iso(row.occurred_at, timezone.utc),
+        "received_at": iso(row.received_at, timezone.utc), "booking_id": row.booking_id,
         "payment_id": row.payment_id, "payload": row.payload, "status": row.status,
         "reaction": row.reaction, "outcome": row.outcome, "attempts": row.attempts,
     }
 
 
 def list_events(session, filters):
-    try:
-        query = schema(EventLogQuerySchema).load(filters)
-    except ValidationError as exc:
-        raise InvalidRequest("Some filters are invalid.", exc.messages)
+    query = load(EventLogQuerySchema, filters, message="Some filters are invalid.")
     rows, next_cursor = store.list_entries(session, query, query.get("cursor"),
                                            query["limit"])
     return {"items": [entry_view(row) for row in rows], "next_cursor": next_cursor}

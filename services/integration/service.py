@@ -3,12 +3,10 @@ notifications goes into the integration log; payments confirm bookings and cance
 refund payments; operators search the log and retry what failed."""
 import logging
 
-# Imported so that their errors arrive from RPC as their own types (SlotTaken, ...).
-import services.booking.exceptions  # noqa: F401
-import services.payments.exceptions  # noqa: F401
 from services.common.db import ServiceDatabase
 from services.common.inbox import (DEAD, DONE, FAILED, Inbox, InboxRunner, ReliableConsumer,
                                    on_event, on_event_batches)
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
 from services.integration import operations
@@ -87,10 +85,8 @@ class IntegrationService(Pingable, ReliableConsumer):
         Pass next_cursor on for the next page. Each item: event_id, type, version, source,
         occurred_at, received_at, booking_id, payment_id, payload, status, reaction, outcome,
         attempts. Reads only."""
-        filters = {k: v for k, v in dict(
-            type=type, booking_id=booking_id, payment_id=payment_id, source=source,
-            since=since, until=until, status=status, cursor=cursor, limit=limit).items()
-            if v is not None}
+        filters = given(type=type, booking_id=booking_id, payment_id=payment_id, source=source,
+                        since=since, until=until, status=status, cursor=cursor, limit=limit)
         with self.db.get_session() as session:
             return operations.list_events(session, filters)
 

@@ -1,14 +1,13 @@
 """Queries of the integration log."""
-import base64
-import json
 import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
-from services.common.errors import InvalidRequest
-from services.integration.exceptions import EventNotFound
+from contracts.errors.integration import EventNotFound
+from services.common.input import uuid_or_none
+from services.common.paging import decode_cursor, page
 from services.integration.models import EventLogRow
 
 CHAIN_LIMIT = 1000
@@ -74,7 +73,7 @@ def set_attempts(session, event_id, attempts):
 
 def load_entry(session, event_id):
     row = None
-    if _is_uuid(event_id):
+    if uuid_or_none(event_id) is not None:
         row = session.get(EventLogRow, str(event_id))
     if row is None:
         raise EventNotFound(f"The integration log has no event {event_id}.",
@@ -94,11 +93,12 @@ def list_entries(session, filters, cursor=None, limit=50):
     if filters.get("until") is not None:
         query = query.where(EventLogRow.occurred_at < filters["until"])
     if cursor:
+        position = decode_cursor(cursor, lambda occurred_at, event_id: (
+            datetime.fromisoformat(occurred_at), str(uuid.UUID(event_id))))
         query = query.where(tuple_(EventLogRow.occurred_at, EventLogRow.event_id)
-                            < tuple_(*decode_cursor(cursor)))
-    rows = session.scalars(query.limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+                            < tuple_(*position))
+    return page(session, query, limit,
+                lambda row: (row.occurred_at.isoformat(), str(row.event_id)))
 
 
 def booking_chain(session, booking_id):
@@ -107,25 +107,3 @@ def booking_chain(session, booking_id):
         select(EventLogRow).where(EventLogRow.booking_id == str(booking_id))
         .order_by(EventLogRow.occurred_at, EventLogRow.received_at, EventLogRow.event_id)
         .limit(CHAIN_LIMIT)).all()
-
-
-def encode_cursor(row):
-    raw = json.dumps([row.occurred_at.isoformat(), str(row.event_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_cursor(cursor):
-    try:
-        occurred_at, event_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(occurred_at), str(uuid.UUID(event_id))
-    except (ValueError, TypeError):
-        raise InvalidRequest("The cursor is not one this API gave out.",
-                             {"cursor": ["unknown cursor"]})
-
-
-def _is_uuid(value):
-    try:
-        uuid.UUID(str(value))
-        return True
-    except ValueError:
-        return False

@@ -8,12 +8,12 @@ while the channel works: a slow Telegram delays only its own messages, never the
 handlers, which only record.
 """
 import logging
-from datetime import datetime, timezone
 
 import eventlet
 from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider
 
+from services.common.clock import now
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
 from services.notifications import operations, store
@@ -24,10 +24,6 @@ log = logging.getLogger(__name__)
 # When due rows exist that another courier is claiming right now: look again this soon.
 MIN_WAIT_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5
-
-
-def now():
-    return datetime.now(timezone.utc)
 
 
 class Courier:

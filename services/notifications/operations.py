@@ -11,19 +11,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from marshmallow import ValidationError
-
-from contracts import schema
-from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
-                                     NotificationListQuerySchema, SendNotificationSchema)
-from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
+from contracts.notifications import (
+    FREE_TEXT,
+    SENDABLE_TEMPLATES,
+    NotificationListQuerySchema,
+    SendNotificationSchema,
+)
+from services.common.clock import iso
+from services.common.input import load
 from services.common.outbox import record_event
 from services.notifications import store
-from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
-                                             backoff_seconds)
-from services.notifications.exceptions import InvalidNotification, NoRecipient, UnknownTemplate
+from services.notifications.channels import PermanentDelivery, RetryableDelivery, backoff_seconds
 from services.notifications.messages import choose_customer_recipients, render
 
 log = logging.getLogger(__name__)
@@ -115,20 +116,16 @@ class Settings:
 
 # --- views: what callers get back ---------------------------------------------------------
 
-def _iso(moment, tz_name):
-    return moment.astimezone(ZoneInfo(tz_name)).isoformat() if moment else None
-
-
 def notification_view(row, settings):
     return {
         "id": row.id, "booking_id": row.booking_id, "event_id": str(row.event_id),
         "channel": row.channel, "recipient": row.recipient, "audience": row.audience,
         "template": row.template, "text": row.text, "status": row.status,
         "attempts": row.attempts, "last_error": row.last_error,
-        "next_attempt_at": _iso(row.next_attempt_at, settings.timezone)
+        "next_attempt_at": iso(row.next_attempt_at, settings.timezone)
         if row.status == "pending" else None,
-        "sent_at": _iso(row.sent_at, settings.timezone),
-        "created_at": _iso(row.created_at, settings.timezone),
+        "sent_at": iso(row.sent_at, settings.timezone),
+        "created_at": iso(row.created_at, settings.timezone),
     }
 
 
@@ -148,13 +145,6 @@ def booking_context(booking):
     if "booking_id" not in context and "id" in context:
         context["booking_id"] = context["id"]
     return context
-
-
-def _load(schema_cls, data):
-    try:
-        return schema(schema_cls).load(data or {})
-    except ValidationError as exc:
-        raise InvalidNotification("Some fields are invalid.", exc.messages)
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -288,7 +278,7 @@ def record_due_reminders(session, settings, now, ask_booking=None):
 # --- operators ----------------------------------------------------------------------------------
 
 def list_notifications(session, settings, filters):
-    query = _load(NotificationListQuerySchema, filters)
+    query = load(NotificationListQuerySchema, filters, InvalidNotification)
     rows, next_cursor = store.list_notification_rows(
         session, query.get("booking_id"), query.get("status"), query.get("channel"),
         query.get("cursor"), query["limit"])
@@ -304,7 +294,7 @@ def parse_send_request(data):
     if template is not None and template not in SENDABLE_TEMPLATES:
         raise UnknownTemplate(f"There is no template {template!r} to send for a booking.",
                               {"template": [f"one of: {', '.join(SENDABLE_TEMPLATES)}"]})
-    request = _load(SendNotificationSchema, data)
+    request = load(SendNotificationSchema, data, InvalidNotification)
     if "recipient" in request:
         request["recipient"] = request["recipient"].strip()
     return request

@@ -1,45 +1,21 @@
 """The notifications service's Nameko entrypoints: booking and payment events become messages
 to the customer and the studio; reminders before a session; operators list and send."""
-from datetime import datetime, timezone
-
-from nameko.timer import Timer
-
-# Registers the booking service's errors, so get_booking's BookingNotFound arrives as itself
-# (not a RemoteError) and an operator's send for an unknown booking is a 404.
-import services.booking.exceptions  # noqa: F401
+from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer, on_event, on_event_batches
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
+from services.common.timers import configured_timer
 from services.notifications import operations
 from services.notifications.courier import Delivery
 from services.notifications.models import Base
 
 
-def now():
-    return datetime.now(timezone.utc)
-
-
 class NotificationSettings(Config):
     def build(self, config):
         return operations.Settings.from_config(config)
-
-
-class ConfiguredTimer(Timer):
-    """A timer whose interval is a NOTIFICATIONS setting (tests make it short)."""
-
-    def __init__(self, setting, default, **kwargs):
-        self.setting = setting
-        super().__init__(interval=default, **kwargs)
-
-    def setup(self):
-        value = (self.container.config.get("NOTIFICATIONS") or {}).get(self.setting)
-        if value not in (None, ""):
-            self.interval = float(value)
-
-
-every = ConfiguredTimer.decorator
 
 
 class NotificationsService(Pingable, ReliableConsumer):
@@ -80,7 +56,7 @@ class NotificationsService(Pingable, ReliableConsumer):
         operations.announce_payment_event(session, self.settings, event,
                                           self.booking.get_booking, now())
 
-    @every("reminder_interval_seconds", default=60)
+    @configured_timer("NOTIFICATIONS", "reminder_interval_seconds", default=60)
     def send_reminders(self):
         with self.db.get_session() as session:
             operations.record_due_reminders(session, self.settings, now(),
@@ -94,8 +70,8 @@ class NotificationsService(Pingable, ReliableConsumer):
         status (pending | sent | failed) and channel (telegram | email | log); pass
         next_cursor on for the next page. Each item says what was sent to whom, how many
         tries it took and the last error."""
-        filters = {k: v for k, v in dict(booking_id=booking_id, status=status, channel=channel,
-                                         cursor=cursor, limit=limit).items() if v is not None}
+        filters = given(booking_id=booking_id, status=status, channel=channel, cursor=cursor,
+                        limit=limit)
         with self.db.get_session() as session:
             return operations.list_notifications(session, self.settings, filters)
 

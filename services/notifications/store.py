@@ -1,12 +1,11 @@
 """Queries of the notifications service: notifications and the copies of bookings."""
-import base64
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from services.notifications.exceptions import InvalidNotification
+from contracts.errors.notifications import InvalidNotification
+from services.common.paging import decode_cursor, page
 from services.notifications.models import BookingCopyRow, NotificationRow
 
 # Couriers in every process of this service LISTEN here; a NOTIFY is delivered at commit.
@@ -82,25 +81,15 @@ def list_notification_rows(session, booking_id=None, status=None, channel=None, 
     if channel is not None:
         query = query.where(NotificationRow.channel == channel)
     if cursor:
-        query = query.where(NotificationRow.id < decode_cursor(cursor))
-    rows = session.scalars(query.limit(limit + 1)).all()
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+        query = query.where(NotificationRow.id < decode_cursor(
+            cursor, _notification_id, InvalidNotification))
+    return page(session, query, limit, lambda row: (row.id,))
 
 
-def encode_cursor(notification_id):
-    return base64.urlsafe_b64encode(json.dumps([notification_id]).encode()).decode()
-
-
-def decode_cursor(cursor):
-    try:
-        [notification_id] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(notification_id, int):
-            raise ValueError(cursor)
-        return notification_id
-    except (ValueError, TypeError):
-        raise InvalidNotification("The cursor is not one this API gave out.",
-                                  {"cursor": ["unknown cursor"]})
+def _notification_id(value):
+    if not isinstance(value, int):
+        raise ValueError(value)
+    return value
 
 
 # --- copies of bookings -------------------------------------------------------------------------
@@ -145,4 +134,3 @@ def forget_finished_bookings(session, ended_before):
     """Copies of bookings long over: nothing will be said about them any more by event."""
     return session.execute(delete(BookingCopyRow).where(
         BookingCopyRow.end_at < ended_before)).rowcount
-

@@ -1,17 +1,23 @@
 """The payments service's tables."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index,
-                        Integer, MetaData, Text, UniqueConstraint, func, text)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 
+from contracts.payments import PAYMENT_KINDS, PAYMENT_STATUSES, REFUND_STATUSES
 from services.common.tables import reliability_tables_v1
-
-PAYMENT_KINDS = ("prepayment", "full", "remainder")
-# Ours, mapped from each provider's (providers.base); amount_mismatch: the provider reported
-# another amount or currency than we asked for; it never becomes succeeded, an operator looks.
-PAYMENT_STATUSES = ("pending", "succeeded", "failed", "canceled", "partially_refunded",
-                    "refunded", "amount_mismatch")
-REFUND_STATUSES = ("pending", "succeeded", "failed")
 
 
 def _one_of(column, values):

@@ -1,40 +1,23 @@
 """The payments service's Nameko entrypoints: payments, webhooks, refunds, reconciliation."""
 import logging
-from datetime import datetime, timezone
 
 import requests
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer, timer
+from nameko.timer import timer
 
-# Registers the booking service's errors, so BookingNotFound crosses back as itself.
-import services.booking.exceptions  # noqa: F401
+from services.common.clock import now
 from services.common.db import ServiceDatabase
 from services.common.inbox import ReliableConsumer
+from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
-from services.payments import operations
+from services.common.timers import configured_timer
+from services.payments import creating, mock_checkout, refunds, views, webhooks
+from services.payments.config import MOCK, Gateways, Settings
 from services.payments.models import Base
 
 log = logging.getLogger(__name__)
 MOCK_WEBHOOK_TIMEOUT_SECONDS = 10
-
-
-def now():
-    return datetime.now(timezone.utc)
-
-
-class ConfiguredTimer(Timer):
-    """A timer whose interval is a config value: `@configured_timer("PAYMENTS", "key")`."""
-
-    def __init__(self, section, key, **kwargs):
-        self.section, self.key = section, key
-        super().__init__(interval=None, **kwargs)
-
-    def setup(self):
-        self.interval = float(self.container.config[self.section][self.key])
-
-
-configured_timer = ConfiguredTimer.decorator
 
 
 def post_webhook(url, body, headers):
@@ -53,10 +36,9 @@ class PaymentGateways(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.settings = operations.Settings.from_config(config["PAYMENTS"],
-                                                       config["PUBLIC_URL"])
-        self.gateways = operations.Gateways.from_config(
-            config["PAYMENTS"], self.settings.env, mock_state_lookup=self.mock_state)
+        self.settings = Settings.from_config(config["PAYMENTS"], config["PUBLIC_URL"])
+        self.gateways = Gateways.from_config(config["PAYMENTS"], self.settings.env,
+                                             mock_state_lookup=self.mock_state)
 
     def _sessions(self):
         database = next(dependency for dependency in self.container.dependencies
@@ -65,13 +47,13 @@ class PaymentGateways(DependencyProvider):
 
     def mock_state(self, payment_id):
         with self._sessions() as session:
-            return operations.mock_state(session, payment_id)
+            return mock_checkout.mock_state(session, payment_id)
 
     def deliver_mock_webhooks(self, payment_id=None):
-        if self.settings.env != operations.MOCK:
+        if self.settings.env != MOCK:
             return 0
-        return operations.deliver_mock_webhooks(self._sessions, self.settings, post_webhook,
-                                                now(), payment_id)
+        return mock_checkout.deliver_mock_webhooks(self._sessions, self.settings, post_webhook,
+                                                   now(), payment_id)
 
     def deliver_soon(self, payment_id):
         """Deliver this payment's mock webhook now, without keeping the payer waiting."""
@@ -106,21 +88,20 @@ class PaymentsService(Pingable, ReliableConsumer):
         Raises BookingNotPayable, PaymentProviderFailed (nothing charged)."""
         data = {"booking_id": booking_id, "kind": kind, "gateway": gateway,
                 "return_url": return_url}
-        return operations.create_payment(self._sessions, self.providers.gateways,
-                                         self._booking, self.providers.settings, data, now(),
-                                         idempotency_key, access_token)
+        return creating.create_payment(self._sessions, self.providers.gateways,
+                                       self._booking, self.providers.settings, data, now(),
+                                       idempotency_key, access_token)
 
     @rpc
     def get_payment(self, payment_id, access_token=None):
         """A payment with its refunds; with access_token, only for its booking's token."""
-        return operations.get_payment(self._sessions, self._booking, payment_id, access_token)
+        return views.get_payment(self._sessions, self._booking, payment_id, access_token)
 
     @rpc
     def list_payments(self, booking_id=None, status=None, limit=50):
         """{items}: payments, newest first, of a booking and/or in a status (operators)."""
-        filters = {k: v for k, v in dict(booking_id=booking_id, status=status,
-                                         limit=limit).items() if v is not None}
-        return operations.list_payments(self._sessions, filters)
+        filters = given(booking_id=booking_id, status=status, limit=limit)
+        return views.list_payments(self._sessions, filters)
 
     @rpc
     def handle_webhook(self, gateway, headers, body, query=None, remote_addr=None):
@@ -129,40 +110,40 @@ class PaymentsService(Pingable, ReliableConsumer):
         Proven genuine first (WebhookForged, 403, otherwise) and recorded once; may emit
         payment.succeeded / payment.failed / payment.amount_mismatch. Returns {status,
         content_type, body}: the reply that provider expects."""
-        return operations.handle_webhook(self._sessions, self.providers.gateways, gateway,
-                                         headers, body, query, remote_addr, now())
+        return webhooks.handle_webhook(self._sessions, self.providers.gateways, gateway,
+                                       headers, body, query, remote_addr, now())
 
     @rpc
     def refund(self, payment_id, amount=None, reason=None, request_id=None):
         """Refund `amount` kopecks (default: all not yet refunded) through the provider.
         Idempotent by request_id. Never more than paid minus refunded (RefundExceedsPayment).
         Returns {refund, payment}; emits payment.refunded once the provider confirms."""
-        return operations.refund(self._sessions, self.providers.gateways, payment_id, now(),
-                                 amount, reason, request_id)
+        return refunds.refund(self._sessions, self.providers.gateways, payment_id, now(),
+                              amount, reason, request_id)
 
     @rpc
     def refund_booking(self, booking_id, amount, reason=None, request_id=None):
         """Refund `amount` kopecks across the booking's succeeded payments, newest first.
         Idempotent by request_id (required). Returns {booking_id, request_id, amount,
         refunded, not_covered, refunds}; PaymentProviderFailed means: repeat later."""
-        return operations.refund_booking(self._sessions, self.providers.gateways, booking_id,
-                                         amount, reason, request_id, now())
+        return refunds.refund_booking(self._sessions, self.providers.gateways, booking_id,
+                                      amount, reason, request_id, now())
 
     # --- the mock provider (PAYMENT_ENV=mock) ---
     @rpc
     def get_mock_checkout(self, payment_id):
-        """What the mock checkout page of a payment shows."""
-        return operations.mock_checkout_page(self._sessions, self.providers.gateways,
-                                             payment_id)
+        """What the mock checkout page of a payment shows, with the test cards it takes."""
+        return mock_checkout.mock_checkout_page(self._sessions, self.providers.gateways,
+                                                payment_id)
 
     @rpc
     def mock_checkout(self, payment_id, card_number):
         """The payer paid on the mock checkout page: 4242424242424242 pays, 4000000000000002
         is declined. The signed webhook is delivered right after, with retries. Returns
         {payment_id, outcome, return_url}."""
-        result = operations.mock_checkout(self._sessions, self.providers.gateways,
-                                          self.providers.settings, payment_id, card_number,
-                                          now())
+        result = mock_checkout.mock_checkout(self._sessions, self.providers.gateways,
+                                             self.providers.settings, payment_id, card_number,
+                                             now())
         self.providers.deliver_soon(result["payment_id"])
         return result
 
@@ -172,8 +153,8 @@ class PaymentsService(Pingable, ReliableConsumer):
 
     @configured_timer("PAYMENTS", "reconcile_interval_seconds")
     def reconcile_pending(self):
-        operations.reconcile(self._sessions, self.providers.gateways, self.providers.settings,
-                             now())
-        operations.reconcile_refunds(self._sessions, self.providers.gateways,
-                                     self.providers.settings, now())
-        operations.forget_idempotency_keys(self._sessions, self.providers.settings, now())
+        webhooks.reconcile(self._sessions, self.providers.gateways, self.providers.settings,
+                           now())
+        refunds.reconcile_refunds(self._sessions, self.providers.gateways,
+                                  self.providers.settings, now())
+        creating.forget_idempotency_keys(self._sessions, self.providers.settings, now())

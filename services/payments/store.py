@@ -1,24 +1,22 @@
 """Queries of the payments service: rows in and out."""
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
-from services.payments.exceptions import PaymentNotFound
-from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
-                                      ProviderNotificationRow, RefundRow)
+from contracts.errors.payments import PaymentNotFound
+from services.common.input import uuid_or_none
+from services.payments.domain import PENDING, REFUND_PENDING, REFUNDABLE, SETTLED
+from services.payments.models import (
+    IdempotencyKeyRow,
+    MockCheckoutRow,
+    PaymentRow,
+    ProviderNotificationRow,
+    RefundRow,
+)
 
 UNIQUE_VIOLATION = "23505"
-SETTLED = ("succeeded", "partially_refunded", "refunded")  # money was taken
-
-
-def uuid_or_none(value):
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 # --- payments ----------------------------------------------------------------------------------
@@ -42,7 +40,7 @@ def find_payment(session, payment_id):
 def pending_payment(session, booking_id, kind):
     return session.scalars(select(PaymentRow).where(
         PaymentRow.booking_id == booking_id, PaymentRow.kind == kind,
-        PaymentRow.status == "pending")).first()
+        PaymentRow.status == PENDING)).first()
 
 
 def _insert_unless_taken(session, row):
@@ -77,7 +75,7 @@ def refundable_payments(session, booking_id):
     """The booking's payments that hold money, newest first, locked for the refund."""
     return session.scalars(
         select(PaymentRow).where(PaymentRow.booking_id == booking_id,
-                                 PaymentRow.status.in_(("succeeded", "partially_refunded")))
+                                 PaymentRow.status.in_(REFUNDABLE))
         .order_by(PaymentRow.created_at.desc(), PaymentRow.id)).all()
 
 
@@ -107,7 +105,7 @@ def pending_due_for_check(session, created_before, checked_before, limit):
     """Pending payments old enough to ask the provider about, least recently asked first."""
     return session.scalars(
         select(PaymentRow).where(
-            PaymentRow.status == "pending", PaymentRow.created_at <= created_before,
+            PaymentRow.status == PENDING, PaymentRow.created_at <= created_before,
             (PaymentRow.checked_at.is_(None)) | (PaymentRow.checked_at <= checked_before))
         .order_by(PaymentRow.checked_at.asc().nullsfirst(), PaymentRow.created_at)
         .limit(limit)).all()
@@ -173,7 +171,7 @@ def refunds_of(session, payment_id):
 def pending_refunds_due(session, not_updated_since, limit):
     """Ids of refunds pending with no word from their provider since `not_updated_since`."""
     return session.scalars(
-        select(RefundRow.id).where(RefundRow.status == "pending",
+        select(RefundRow.id).where(RefundRow.status == REFUND_PENDING,
                                    RefundRow.updated_at <= not_updated_since)
         .order_by(RefundRow.updated_at).limit(limit)).all()
 
@@ -181,7 +179,7 @@ def pending_refunds_due(session, not_updated_since, limit):
 def amount_being_refunded(session, payment_id):
     """Kopecks of refunds sent (or about to be) whose outcome is not known yet: reserved."""
     return session.scalar(select(func.coalesce(func.sum(RefundRow.amount), 0)).where(
-        RefundRow.payment_id == payment_id, RefundRow.status == "pending")) or 0
+        RefundRow.payment_id == payment_id, RefundRow.status == REFUND_PENDING)) or 0
 
 
 def insert_refund(session, row):

@@ -2,7 +2,6 @@
 generate, the integration service listens to every event in it, and the messages the running
 system really publishes match it."""
 import json
-import os
 import re
 import uuid
 
@@ -17,15 +16,6 @@ from tests.amqp import EventWatcher, rpc_client, wait_until
 from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots,
                                                 make_hall, payments_http_api_exists)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DOCUMENT = os.path.join(ROOT, "docs", "asyncapi.json")
-
-
-def test_the_committed_asyncapi_document_is_up_to_date():
-    with open(DOCUMENT, encoding="utf-8") as f:
-        committed = f.read()
-    assert committed == asyncapi.render(), (
-        "docs/asyncapi.json is stale: python -m contracts.asyncapi > docs/asyncapi.json")
 
 
 def test_the_asyncapi_document_names_every_event_with_its_exchange():

@@ -4,7 +4,7 @@ import time
 import uuid
 
 from services.common.rpc import Pingable, rpc
-from services.payments.exceptions import PaymentProviderFailed
+from contracts.errors.payments import PaymentProviderFailed
 
 # One process, one state: what the tests ask about.
 CALLS = []

@@ -12,7 +12,7 @@ import yaml
 
 from scripts.system import System, rabbitmqctl
 from services.common.migrate import drop_database, upgrade
-from services.integration.exceptions import EventNotFound, EventNotRetryable
+from contracts.errors.integration import EventNotFound, EventNotRetryable
 from tests.amqp import rpc_client, wait_until
 from tests.conftest import VHOST
 from tests.integration.integration_flow import customer, hour_slots

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from services.booking import operations
 from services.booking.domain import Rules
-from services.booking.exceptions import (BookingNotFound, BookingRuleViolation, HallNotFound,
-                                         SlotTaken)
-from services.common.errors import AccessDenied, InvalidRequest, InvalidTransition
+from contracts.errors.booking import (BookingNotFound, BookingRuleViolation, HallNotFound,
+                                      SlotTaken)
+from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
 
 MSK = timezone(timedelta(hours=3))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=MSK)          # a Tuesday morning

@@ -8,10 +8,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from contracts.events import make_envelope
-from services.booking.exceptions import SlotTaken
-from services.common.errors import InvalidRequest, InvalidTransition, ServiceUnavailable
+from contracts.errors.booking import BookingCancelled, SlotTaken
+from contracts.errors.base import InvalidRequest, InvalidTransition, ServiceUnavailable
 from services.integration import operations
-from services.integration.exceptions import EventNotFound, EventNotRetryable
+from contracts.errors.integration import EventNotFound, EventNotRetryable
 from services.integration.service import IntegrationService, LoggingInboxRunner
 from tests.service.one_session import OneSession
 
@@ -119,7 +119,7 @@ def test_what_a_payment_brought_beyond_the_price_is_refunded_under_its_own_reque
 
 
 def test_a_payment_for_a_cancelled_booking_is_refunded_but_not_one_for_a_completed_one(session):
-    cancelled = InvalidTransition("booking is cancelled", {"status": "cancelled"})
+    cancelled = BookingCancelled("booking is cancelled", {"status": "cancelled"})
     event, payments = payment_succeeded(), FakePayments()
     operations.confirm_paid_booking(session, event, FakeBooking(cancelled), payments)
     assert payments.calls[0][4] == f"{event['event_id']}:booking-cancelled"

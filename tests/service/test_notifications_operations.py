@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from contracts.events import make_envelope
 from contracts.notifications import NotificationEventPayloadSchema
 from services.common.config import db_uri
-from services.common.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable
+from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from services.common.inbox import InboxRunner
 from services.common.migrate import drop_database, upgrade
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
-from services.notifications.exceptions import InvalidNotification, NoRecipient, UnknownTemplate
+from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
 from services.notifications.messages import render
 from services.notifications.operations import Claim, Outcome, Settings
 from tests.service.one_session import OneSession

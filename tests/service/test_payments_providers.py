@@ -1,7 +1,7 @@
 """The payments use cases against a real PostgreSQL database and the fake providers.
 
 The fakes send their real notifications to a local endpoint that hands them to
-`operations.handle_webhook`, as the gateway does over RPC. The booking service is stood in
+`webhooks.handle_webhook`, as the gateway does over RPC. The booking service is stood in
 for by `Bookings`: the views its get_booking would answer, and its token check.
 """
 import base64
@@ -15,13 +15,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import status_and_body
-from services.booking.exceptions import BookingNotFound
-from services.common.errors import AccessDenied, InvalidRequest
+from contracts.errors.booking import BookingNotFound
+from contracts.errors.base import AccessDenied, InvalidRequest
 from services.common.migrate import drop_database, upgrade
-from services.payments import operations, store
-from services.payments.exceptions import (BookingNotPayable, IdempotencyKeyReused,
-                                          PaymentInProgress, PaymentProviderFailed,
-                                          RefundExceedsPayment, UnknownGateway, WebhookForged)
+from services.payments import creating, mock_checkout, refunds, store, views, webhooks
+from services.payments.config import Gateways, Settings
+from contracts.errors.payments import (BookingNotPayable, IdempotencyKeyReused,
+                                       PaymentInProgress, PaymentProviderFailed,
+                                       RefundExceedsPayment, UnknownGateway, WebhookForged)
 from services.payments.providers import build_provider
 from tests.fakes.providers import FakeSber, FakeTinkoff, FakeYooKassa, LocalServer
 
@@ -68,7 +69,7 @@ class OurWebhooks(LocalServer):
 
     def answer(self, method, path, query, headers, body, remote_addr):
         try:
-            reply = operations.handle_webhook(
+            reply = webhooks.handle_webhook(
                 self.sessions, self.gateways, path.rsplit("/", 1)[-1], headers,
                 base64.b64encode(body).decode(), query, remote_addr, now())
         except Exception as exc:
@@ -124,12 +125,12 @@ def adapters(fakes, endpoint, **overrides):
 
 @pytest.fixture(scope="module")
 def gateways(fakes, endpoint):
-    gateways = operations.Gateways("test", adapters(fakes, endpoint))
+    gateways = Gateways("test", adapters(fakes, endpoint))
     endpoint.gateways = gateways
     return gateways
 
 
-SETTINGS = operations.Settings(env="test", default_return_url=RETURN_URL)
+SETTINGS = Settings(env="test", default_return_url=RETURN_URL)
 
 
 @pytest.fixture
@@ -139,14 +140,14 @@ def bookings():
 
 def create(sessions, gateways, bookings, booking_id, gateway, kind="prepayment", key=None,
            token=None, at=None, return_url=RETURN_URL):
-    return operations.create_payment(
+    return creating.create_payment(
         sessions, gateways, bookings, SETTINGS,
         {"booking_id": booking_id, "kind": kind, "gateway": gateway, "return_url": return_url},
         at or now(), idempotency_key=key, access_token=token)
 
 
 def payment(sessions, payment_id):
-    return operations.get_payment(sessions, None, payment_id)
+    return views.get_payment(sessions, None, payment_id)
 
 
 def events(sessions, payment_id, event_type=None):
@@ -169,7 +170,7 @@ def notifications_recorded(sessions, payment_id):
 
 def webhook(sessions, gateways, name, body, headers=None, query=None, remote_addr="127.0.0.1"):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return operations.handle_webhook(sessions, gateways, name, headers or {},
+    return webhooks.handle_webhook(sessions, gateways, name, headers or {},
                                      base64.b64encode(raw).decode(), query or {}, remote_addr,
                                      now())
 
@@ -261,7 +262,7 @@ def test_yookassa_refund_partial_then_full_and_never_more(sessions, gateways, fa
     fake = fakes["yookassa"]
     created = create(sessions, gateways, bookings, bookings.add(), "yookassa", kind="full")
     fake.pay(payment(sessions, created["id"])["provider_payment_id"])
-    first = operations.refund(sessions, gateways, created["id"], now(), amount=80000,
+    first = refunds.refund(sessions, gateways, created["id"], now(), amount=80000,
                               reason="shorter session", request_id="yk-r1")
     assert first["refund"]["status"] == "succeeded"
     assert first["payment"]["status"] == "partially_refunded"
@@ -269,8 +270,8 @@ def test_yookassa_refund_partial_then_full_and_never_more(sessions, gateways, fa
     sent = [r for r in fake.requests_seen if r["path"] == "/v3/refunds"][-1]
     assert sent["headers"]["Idempotence-Key"] == first["refund"]["id"]
     with pytest.raises(RefundExceedsPayment):
-        operations.refund(sessions, gateways, created["id"], now(), amount=PRICE)
-    rest = operations.refund(sessions, gateways, created["id"], now(), request_id="yk-r2")
+        refunds.refund(sessions, gateways, created["id"], now(), amount=PRICE)
+    rest = refunds.refund(sessions, gateways, created["id"], now(), request_id="yk-r2")
     assert rest["refund"]["amount"] == PRICE - 80000
     assert rest["payment"]["status"] == "refunded"
     refunded = events(sessions, created["id"], "payment.refunded")
@@ -285,21 +286,21 @@ def test_a_pending_yookassa_refund_is_asked_after_until_it_is_done(sessions, gat
     fake.pay(payment(sessions, created["id"])["provider_payment_id"])
     fake.refunds_pending = True
     try:
-        started = operations.refund(sessions, gateways, created["id"], now(), amount=50000,
+        started = refunds.refund(sessions, gateways, created["id"], now(), amount=50000,
                                     request_id=f"slow-{uuid.uuid4()}")
         assert started["refund"]["status"] == "pending"
         assert started["payment"]["status"] == "succeeded"   # nothing moved yet...
         with pytest.raises(RefundExceedsPayment):             # ...but the amount is reserved
-            operations.refund(sessions, gateways, created["id"], now(), amount=PRICE)
+            refunds.refund(sessions, gateways, created["id"], now(), amount=PRICE)
         refund_id = started["refund"]["id"]
         later = now() + SETTINGS.reconcile_after + timedelta(seconds=1)
-        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, now()) \
+        assert refunds.reconcile_refunds(sessions, gateways, SETTINGS, now()) \
             .get(refund_id) is None                           # not due yet
-        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, later)[
+        assert refunds.reconcile_refunds(sessions, gateways, SETTINGS, later)[
             refund_id] == "pending"                           # YooKassa: still working
         fake.settle_refunds()
         much_later = later + SETTINGS.reconcile_after + timedelta(seconds=1)
-        assert operations.reconcile_refunds(sessions, gateways, SETTINGS, much_later)[
+        assert refunds.reconcile_refunds(sessions, gateways, SETTINGS, much_later)[
             refund_id] == "succeeded"
     finally:
         fake.refunds_pending = False
@@ -308,7 +309,7 @@ def test_a_pending_yookassa_refund_is_asked_after_until_it_is_done(sessions, gat
     looked_up = [r for r in fake.requests_seen
                  if r["method"] == "GET" and r["path"].startswith("/v3/refunds/")]
     assert len(looked_up) == 2 and len(events(sessions, created["id"], "payment.refunded")) == 1
-    assert operations.reconcile_refunds(sessions, gateways, SETTINGS, much_later + timedelta(
+    assert refunds.reconcile_refunds(sessions, gateways, SETTINGS, much_later + timedelta(
         hours=1)).get(refund_id) is None                      # done: never asked again
 
 
@@ -319,19 +320,19 @@ def test_a_refund_the_provider_refuses_alerts_operators_and_frees_the_amount(ses
     fake.pay(payment(sessions, created["id"])["provider_payment_id"])
     fake.refunds_pending = True
     try:
-        started = operations.refund(sessions, gateways, created["id"], now(), amount=PRICE,
+        started = refunds.refund(sessions, gateways, created["id"], now(), amount=PRICE,
                                     request_id=f"refused-{uuid.uuid4()}")
         fake.settle_refunds(refused=True)
     finally:
         fake.refunds_pending = False
     later = now() + SETTINGS.reconcile_after + timedelta(seconds=1)
-    assert operations.reconcile_refunds(sessions, gateways, SETTINGS, later)[
+    assert refunds.reconcile_refunds(sessions, gateways, SETTINGS, later)[
         started["refund"]["id"]] == "failed"
     [alert] = events(sessions, created["id"], "payment.refund_failed")
     assert (alert["payload"]["refund_id"], alert["payload"]["refund_amount"]) == (
         started["refund"]["id"], PRICE)
     assert payment(sessions, created["id"])["status"] == "succeeded"
-    again = operations.refund(sessions, gateways, created["id"], now(), request_id="refused-2")
+    again = refunds.refund(sessions, gateways, created["id"], now(), request_id="refused-2")
     assert again["refund"]["status"] == "succeeded" and again["refund"]["amount"] == PRICE
 
 
@@ -351,8 +352,8 @@ def test_a_refund_made_in_the_yookassa_dashboard_is_taken_into_account(sessions,
     assert again["status"] == 200                              # a repeat changes nothing
     assert len(events(sessions, created["id"], "payment.refunded")) == 1
     with pytest.raises(RefundExceedsPayment):                  # what is left is all we refund
-        operations.refund(sessions, gateways, created["id"], now(), amount=PRICE - 100000 + 1)
-    ours = operations.refund(sessions, gateways, created["id"], now(), request_id="dash-rest")
+        refunds.refund(sessions, gateways, created["id"], now(), amount=PRICE - 100000 + 1)
+    ours = refunds.refund(sessions, gateways, created["id"], now(), request_id="dash-rest")
     assert ours["refund"]["amount"] == PRICE - 100000
     assert ours["payment"]["status"] == "refunded"
     # our own refund's notification is not mistaken for another one made by hand
@@ -420,9 +421,9 @@ def test_tinkoff_refund_is_idempotent_by_request_id(sessions, gateways, fakes, b
     fake = fakes["tinkoff"]
     created, provider_id = tinkoff_payment(sessions, gateways, bookings, fake)
     fake.pay(provider_id)
-    first = operations.refund(sessions, gateways, created["id"], now(), amount=44000,
+    first = refunds.refund(sessions, gateways, created["id"], now(), amount=44000,
                               request_id="tb-r1")
-    again = operations.refund(sessions, gateways, created["id"], now(), amount=44000,
+    again = refunds.refund(sessions, gateways, created["id"], now(), amount=44000,
                               request_id="tb-r1")
     assert again["refund"] == first["refund"]
     cancels = [r["body"] for r in fake.requests_seen if r["path"] == "/v2/Cancel"
@@ -430,7 +431,7 @@ def test_tinkoff_refund_is_idempotent_by_request_id(sessions, gateways, fakes, b
     assert len(cancels) == 1 and cancels[0]["ExternalRequestId"] == first["refund"]["id"]
     assert first["payment"]["status"] == "partially_refunded"
     with pytest.raises(IdempotencyKeyReused):
-        operations.refund(sessions, gateways, created["id"], now(), amount=1000,
+        refunds.refund(sessions, gateways, created["id"], now(), amount=1000,
                           request_id="tb-r1")
     assert event_types(sessions, created["id"]) == ["payment.succeeded", "payment.refunded"]
 
@@ -446,7 +447,7 @@ def test_sber_payment_is_paid_by_a_checked_callback_confirmed_by_the_api(session
     order_id = payment(sessions, created["id"])["provider_payment_id"]
     assert fake.pay(order_id)["status"] == 200
     assert payment(sessions, created["id"])["status"] == "succeeded"
-    refunded = operations.refund(sessions, gateways, created["id"], now(), amount=4000)
+    refunded = refunds.refund(sessions, gateways, created["id"], now(), amount=4000)
     assert refunded["payment"]["status"] == "partially_refunded"
     assert event_types(sessions, created["id"]) == ["payment.succeeded", "payment.refunded"]
 
@@ -484,7 +485,7 @@ def test_unknown_gateway_webhook_is_404(sessions, gateways):
 
 def sweep(sessions, gateways, at):
     """One reconciliation run at `at`, over every pending payment of this module's database."""
-    return operations.reconcile(sessions, gateways, SETTINGS, at, limit=1000)
+    return webhooks.reconcile(sessions, gateways, SETTINGS, at, limit=1000)
 
 
 def test_reconciliation_settles_a_payment_whose_webhook_was_lost(sessions, gateways, fakes,
@@ -551,9 +552,9 @@ def test_the_payer_is_only_sent_back_to_the_studios_own_hosts(sessions, gateways
         create(sessions, gateways, bookings, booking_id, "tinkoff",
                return_url="https://phishing.example/thanks")
     assert "return_url" in refused.value.details
-    studio_site = operations.Settings(env="test", default_return_url=RETURN_URL,
+    studio_site = Settings(env="test", default_return_url=RETURN_URL,
                                       return_url_hosts=("studio.example",))
-    created = operations.create_payment(
+    created = creating.create_payment(
         sessions, gateways, bookings, studio_site,
         {"booking_id": booking_id, "kind": "prepayment", "gateway": "tinkoff",
          "return_url": "https://studio.example/thanks"}, now())
@@ -566,10 +567,10 @@ def test_the_booking_token_is_checked(sessions, gateways, bookings):
         create(sessions, gateways, bookings, booking_id, "tinkoff", token="someone-else")
     created = create(sessions, gateways, bookings, booking_id, "tinkoff",
                      token=bookings.tokens[booking_id])
-    assert operations.get_payment(sessions, bookings, created["id"],
+    assert views.get_payment(sessions, bookings, created["id"],
                                   bookings.tokens[booking_id])["id"] == created["id"]
     with pytest.raises(AccessDenied):
-        operations.get_payment(sessions, bookings, created["id"], "someone-else")
+        views.get_payment(sessions, bookings, created["id"], "someone-else")
 
 
 def test_a_pending_payment_of_the_same_kind_is_returned_not_duplicated(sessions, gateways, fakes,
@@ -602,7 +603,7 @@ def test_idempotency_keys_are_forgotten_after_a_day(sessions, gateways, bookings
         session.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
                              " WHERE key = :k"), {"k": old_key})
     create(sessions, gateways, bookings, bookings.add(), "tinkoff", key=fresh_key)
-    assert operations.forget_idempotency_keys(sessions, SETTINGS, now()) >= 1
+    assert creating.forget_idempotency_keys(sessions, SETTINGS, now()) >= 1
     with sessions() as session:
         assert store.idempotency_key(session, old_key) is None
         assert store.idempotency_key(session, fresh_key) is not None
@@ -610,12 +611,12 @@ def test_idempotency_keys_are_forgotten_after_a_day(sessions, gateways, bookings
 
 def test_a_provider_that_cannot_start_the_payment_charges_nothing_and_a_retry_starts_afresh(
         sessions, gateways, fakes, endpoint, bookings):
-    closed = operations.Gateways("test", adapters(
+    closed = Gateways("test", adapters(
         fakes, endpoint, tinkoff={"api_url": "http://127.0.0.1:9/v2", "timeout": 1}))
     booking_id, key = bookings.add(), str(uuid.uuid4())
     with pytest.raises(PaymentProviderFailed):
         create(sessions, closed, bookings, booking_id, "tinkoff", key=key)
-    [failed] = operations.list_payments(sessions, {"booking_id": booking_id})["items"]
+    [failed] = views.list_payments(sessions, {"booking_id": booking_id})["items"]
     assert failed["status"] == "failed" and failed["provider_payment_id"] is None
     retried = create(sessions, gateways, bookings, booking_id, "tinkoff", key=key)
     assert retried["id"] != failed["id"] and retried["status"] == "pending"
@@ -633,15 +634,15 @@ class CrashingProvider:
 
 def test_a_crash_around_the_provider_call_is_resumed_with_the_same_id(sessions, gateways, fakes,
                                                                      endpoint, bookings):
-    crashing = operations.Gateways("test", {"tinkoff": CrashingProvider()})
+    crashing = Gateways("test", {"tinkoff": CrashingProvider()})
     booking_id = bookings.add()
     with pytest.raises(SystemExit):
         create(sessions, crashing, bookings, booking_id, "tinkoff")
-    [kept] = operations.list_payments(sessions, {"booking_id": booking_id})["items"]
+    [kept] = views.list_payments(sessions, {"booking_id": booking_id})["items"]
     assert kept["status"] == "pending" and kept["provider_payment_id"] is None
     with pytest.raises(PaymentInProgress):  # it might still be on its way
         create(sessions, gateways, bookings, booking_id, "tinkoff")
-    later = now() + timedelta(seconds=operations.IN_FLIGHT_SECONDS + 1)
+    later = now() + timedelta(seconds=creating.IN_FLIGHT_SECONDS + 1)
     resumed = create(sessions, gateways, bookings, booking_id, "tinkoff", at=later)
     assert resumed["id"] == kept["id"] and resumed["confirmation_url"]
     init = [r for r in fakes["tinkoff"].requests_seen if r["path"] == "/v2/Init"][-1]["body"]
@@ -666,7 +667,7 @@ def test_refund_booking_covers_the_amount_newest_payment_first_once(sessions, ga
     fake.pay(payment(sessions, remainder["id"])["provider_payment_id"])
 
     amount = (PRICE - PREPAYMENT) + 10000
-    result = operations.refund_booking(sessions, gateways, booking_id, amount, "cancelled",
+    result = refunds.refund_booking(sessions, gateways, booking_id, amount, "cancelled",
                                        "booking-cancel-1", now())
     assert (result["refunded"], result["not_covered"]) == (amount, 0)
     assert [(r["payment_id"], r["amount"]) for r in result["refunds"]] == [
@@ -674,11 +675,11 @@ def test_refund_booking_covers_the_amount_newest_payment_first_once(sessions, ga
     assert payment(sessions, remainder["id"])["status"] == "refunded"
     assert payment(sessions, prepayment["id"])["status"] == "partially_refunded"
     cancels = len([r for r in fake.requests_seen if r["path"] == "/v2/Cancel"])
-    again = operations.refund_booking(sessions, gateways, booking_id, amount, "cancelled",
+    again = refunds.refund_booking(sessions, gateways, booking_id, amount, "cancelled",
                                       "booking-cancel-1", now())
     assert again == result
     assert len([r for r in fake.requests_seen if r["path"] == "/v2/Cancel"]) == cancels
-    too_much = operations.refund_booking(sessions, gateways, booking_id, PRICE, "operator",
+    too_much = refunds.refund_booking(sessions, gateways, booking_id, PRICE, "operator",
                                          "booking-cancel-2", now())
     assert too_much["refunded"] == PREPAYMENT - 10000
     assert too_much["not_covered"] == PRICE - (PREPAYMENT - 10000)
@@ -690,14 +691,14 @@ def test_refund_booking_covers_the_amount_newest_payment_first_once(sessions, ga
 def mock_gateways(sessions, config):
     def state_lookup(payment_id):
         with sessions() as session:
-            return operations.mock_state(session, payment_id)
+            return mock_checkout.mock_state(session, payment_id)
 
-    return operations.Gateways.from_config(config["PAYMENTS"], "mock", state_lookup)
+    return Gateways.from_config(config["PAYMENTS"], "mock", state_lookup)
 
 
 @pytest.fixture(scope="module")
 def mock_settings(config):
-    return operations.Settings.from_config({**config["PAYMENTS"], "env": "mock"})
+    return Settings.from_config({**config["PAYMENTS"], "env": "mock"})
 
 
 def delivering_to(sessions, gateways, replies):
@@ -717,25 +718,25 @@ def delivering_to(sessions, gateways, replies):
 def test_mock_checkout_is_delivered_once_as_a_signed_webhook(sessions, mock_gateways,
                                                              mock_settings, bookings):
     booking_id = bookings.add()
-    created = operations.create_payment(
+    created = creating.create_payment(
         sessions, mock_gateways, bookings, mock_settings,
         {"booking_id": booking_id, "kind": "prepayment", "gateway": "yookassa"}, now())
     assert created["gateway"] == "yookassa"
     assert created["confirmation_url"].endswith(f"/mock-checkout/{created['id']}")
     with pytest.raises(InvalidRequest) as bad_card:
-        operations.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
+        mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
                                  "1234", now())
     assert "card_number" in bad_card.value.details
-    outcome = operations.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
+    outcome = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
                                        "4242 4242 4242 4242", now())
     assert outcome == {"payment_id": created["id"], "outcome": "succeeded", "return_url": None}
     post = delivering_to(sessions, mock_gateways, [])
-    assert operations.deliver_mock_webhooks(sessions, mock_settings, post, now(),
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
                                             created["id"]) == 1
     assert payment(sessions, created["id"])["status"] == "succeeded"
-    assert operations.deliver_mock_webhooks(sessions, mock_settings, post, now(),
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
                                             created["id"]) == 0
-    again = operations.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
+    again = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
                                      "4000000000000002", now())
     assert again["outcome"] == "succeeded"  # the first outcome stands
     assert event_types(sessions, created["id"]) == ["payment.succeeded"]
@@ -745,21 +746,21 @@ def test_a_lost_mock_webhook_is_retried_and_reconciliation_reads_the_mock(sessio
                                                                          mock_gateways,
                                                                          mock_settings,
                                                                          bookings):
-    created = operations.create_payment(
+    created = creating.create_payment(
         sessions, mock_gateways, bookings, mock_settings,
         {"booking_id": bookings.add(), "kind": "full", "gateway": "mock"}, now())
-    operations.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
+    mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
                              "4000000000000002", now())
     post = delivering_to(sessions, mock_gateways, [ConnectionError("gateway down"), 502])
-    assert operations.deliver_mock_webhooks(sessions, mock_settings, post, now(),
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
                                             created["id"]) == 1
     # Not due again until its backoff has passed.
-    assert operations.deliver_mock_webhooks(sessions, mock_settings, post, now(),
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
                                             created["id"]) == 0
-    assert operations.deliver_mock_webhooks(
+    assert mock_checkout.deliver_mock_webhooks(
         sessions, mock_settings, post, now() + timedelta(seconds=5), created["id"]) == 1
     assert payment(sessions, created["id"])["status"] == "pending"  # both tries failed
     later = now() + mock_settings.reconcile_after + timedelta(seconds=1)
-    operations.reconcile(sessions, mock_gateways, mock_settings, later, limit=1000)
+    webhooks.reconcile(sessions, mock_gateways, mock_settings, later, limit=1000)
     assert payment(sessions, created["id"])["status"] == "failed"  # the card was declined
     assert event_types(sessions, created["id"]) == ["payment.failed"]

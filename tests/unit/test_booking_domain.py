@@ -27,7 +27,9 @@ from services.booking.domain import (
     quote,
     slot_price,
 )
-from services.booking.exceptions import (
+from contracts.errors import base as errors
+from contracts.errors.booking import (
+    BookingCancelled,
     BookingNotFound,
     BookingRuleViolation,
     HallInactive,
@@ -35,7 +37,6 @@ from services.booking.exceptions import (
     InvalidTransition,
     SlotTaken,
 )
-from services.common import errors
 
 MSK = ZoneInfo("Europe/Moscow")
 WEEKDAYS = frozenset(range(5))
@@ -79,6 +80,7 @@ def violations(excinfo):
     (HallInactive, errors.Conflict, "hall_inactive"),
     (BookingRuleViolation, errors.InvalidRequest, "validation_error"),
     (InvalidTransition, errors.Conflict, "invalid_transition"),
+    (BookingCancelled, InvalidTransition, "invalid_transition"),
 ])
 def test_booking_errors_carry_their_code_and_rebuild_from_their_args(error_type, base, code):
     error = error_type("slot 10:00 is taken", {"start": ["taken"]})
@@ -702,6 +704,8 @@ def test_a_payment_cannot_confirm_a_finished_booking(status):
         booking.confirm("pay-1", 210_000, at(MONDAY, 12, 5))
     assert excinfo.value.details == {"booking_id": "b-1", "status": status, "action": "confirm"}
     assert booking.amount_paid == 0 and booking.payment_ids == []
+    # the one a caller acts on (its payment is refunded) is a class of its own
+    assert isinstance(excinfo.value, BookingCancelled) == (status == BookingStatus.CANCELLED)
 
 
 def test_a_repeated_payment_on_a_cancelled_booking_changes_nothing():

@@ -11,7 +11,7 @@ import yaml
 
 from scripts.system import ROOT, SERVICES
 from services.common.config import load_config
-from services.payments.operations import Settings
+from services.payments.config import Settings
 
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 SECRETS = {"ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "YOOKASSA_SECRET_KEY",

@@ -8,19 +8,19 @@ from dataclasses import dataclass, field
 
 import requests
 
-# Our payment status model (see PROVIDERS.md, "What all of them mean for us").
-PENDING = "pending"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELED = "canceled"
-PARTIALLY_REFUNDED = "partially_refunded"
-REFUNDED = "refunded"
-PAYMENT_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELED, PARTIALLY_REFUNDED, REFUNDED)
-
-# A refund's own outcome.
-REFUND_SUCCEEDED = "succeeded"
-REFUND_PENDING = "pending"
-REFUND_FAILED = "failed"
+# Each adapter maps its provider's states onto our statuses (services.payments.domain).
+from services.payments.domain import (  # noqa: F401
+    CANCELED,
+    FAILED,
+    PARTIALLY_REFUNDED,
+    PAYMENT_STATUSES,
+    PENDING,
+    REFUND_FAILED,
+    REFUND_PENDING,
+    REFUND_SUCCEEDED,
+    REFUNDED,
+    SUCCEEDED,
+)
 
 DEFAULT_TIMEOUT_SECONDS = 10
 
@@ -77,6 +77,10 @@ class Provider:
     # True where a notification is only a hint to fetch the payment back (no signature to
     # trust, or the provider says so); the service then acts on `fetch`, not on the claim.
     must_fetch_after_notification = False
+    # True where a refund sent again under the same refund id is the same refund; where it is
+    # not, a refund whose answer was lost is looked for in the payment's refunded total
+    # (`ProviderPayment.refunded_amount`) before it is sent again.
+    refunds_idempotent = True
 
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata):
         """Start a payment; idempotent on `payment_id` (a retry never charges twice)."""

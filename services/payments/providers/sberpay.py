@@ -112,6 +112,7 @@ def _callback_params(body, query):
 class SberPayProvider(Provider):
     name = "sberpay"
     must_fetch_after_notification = True
+    refunds_idempotent = False  # refund.do takes no key of ours
 
     def __init__(self, settings):
         api_url = str(settings.get("api_url") or "https://securepayments.sberbank.ru/payment/rest/")

@@ -1,12 +1,12 @@
-"""The failures of the booking service a caller can act on.
+"""The failures of the booking service a caller can act on (its RPC contract).
 
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-
-from services.common.errors import Conflict, InvalidRequest, InvalidTransition, NotFound
+from contracts.errors.base import Conflict, InvalidRequest, InvalidTransition, NotFound
 
 __all__ = [
+    "BookingCancelled",
     "BookingNotFound",
     "BookingRuleViolation",
     "HallInactive",
@@ -40,3 +40,8 @@ class BookingRuleViolation(InvalidRequest):
     """A booking request breaks the studio's rules; details is {field: [message, ...]}."""
 
     code = "validation_error"
+
+
+class BookingCancelled(InvalidTransition):
+    """The booking was cancelled: it takes no move but reading it (a payment that arrives
+    for it is refunded). Answered as any invalid transition."""

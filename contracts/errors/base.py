@@ -1,24 +1,28 @@
-"""The error types every service shares.
+"""The error types every service shares, and the base of every error that crosses RPC.
 
 Each error a caller can act on is one class with a stable `code`; the gateway maps the class
-to an HTTP status once. Errors cross RPC with (message, details) as their args, so the caller
-gets the same type back (see services.common.remote_errors).
+to an HTTP status once. Errors cross RPC with (message, details) as their args; every class is
+listed in ERRORS by the path nameko names it by, and services.common.rpc registers them with
+nameko, so the caller gets the same type back instead of a RemoteError. No nameko here: a
+domain module raises these and stays free of the framework.
 """
-from nameko.exceptions import get_module_path, registry
+
+# "module.Class" -> class, for every error type: what nameko rebuilds a remote error from.
+ERRORS = {}
 
 
 class StudioError(Exception):
     """Base of every error a caller can act on.
 
-    Every subclass registers itself with nameko, so an RPC caller that imports it gets the
-    same type back instead of a generic RemoteError.
+    Every subclass is listed in ERRORS, so an RPC caller gets the same type back instead of
+    a generic RemoteError.
     """
 
     code = "error"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        registry[get_module_path(cls)] = cls
+        ERRORS[f"{cls.__module__}.{cls.__name__}"] = cls
 
     def __init__(self, message="", details=None):
         super().__init__(message, details or {})

@@ -1,9 +1,9 @@
-"""The failures of the notifications service a caller can act on.
+"""The failures of the notifications service a caller can act on (its RPC contract).
 
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-from services.common.errors import InvalidRequest
+from contracts.errors.base import InvalidRequest
 
 __all__ = ["InvalidNotification", "NoRecipient", "UnknownTemplate"]
 

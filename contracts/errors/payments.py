@@ -1,10 +1,10 @@
-"""The failures of the payments service a caller can act on.
+"""The failures of the payments service a caller can act on (its RPC contract).
 
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-from services.common.errors import (AccessDenied, Conflict, IdempotencyKeyReused,
-                                    InvalidRequest, NotFound, ServiceUnavailable)
+from contracts.errors.base import (AccessDenied, Conflict, IdempotencyKeyReused,
+                                   InvalidRequest, NotFound, ServiceUnavailable)
 
 __all__ = [
     "BookingNotPayable",

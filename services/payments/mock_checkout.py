@@ -1,0 +1,108 @@
+"""The mock provider's own side (PAYMENT_ENV=mock): its checkout page, the outcome a test card
+leads to, the state its `fetch` answers with, and the delivery of its signed webhooks."""
+import logging
+from datetime import timedelta
+
+from services.payments import domain, store
+from services.payments.config import MOCK
+from contracts.errors.payments import CheckoutClosed, InvalidCardNumber, PaymentNotFound
+from services.payments.models import MockCheckoutRow
+from services.payments.providers.mock import (DECLINED_CARD, PAYING_CARD, SIGNATURE_HEADER,
+                                              build_notification, card_outcome, sign)
+
+log = logging.getLogger(__name__)
+
+MOCK_DELIVERY_LEASE_SECONDS = 30
+MOCK_DELIVERY_MAX_ATTEMPTS = 8
+
+
+def checkout_cards():
+    """The test cards of the checkout page: {paying, declined}."""
+    return {"paying": PAYING_CARD, "declined": DECLINED_CARD}
+
+
+def _mock_payment(session, gateways, payment_id, for_update=False):
+    gateways.adapter(MOCK)  # UnknownGateway outside mock mode
+    row = store.load_payment(session, payment_id, for_update=for_update)
+    if row.provider != MOCK:
+        raise PaymentNotFound(f"There is no mock checkout for payment {payment_id}.",
+                              {"payment_id": payment_id})
+    return row
+
+
+def mock_checkout_page(sessions, gateways, payment_id):
+    """What the mock checkout page shows."""
+    with sessions() as session:
+        row = _mock_payment(session, gateways, payment_id)
+        checkout = store.mock_checkout(session, row.id)
+        return {"payment_id": row.id, "description": row.description, "amount": row.amount,
+                "currency": row.currency, "status": row.status, "return_url": row.return_url,
+                "outcome": checkout.outcome if checkout else None,
+                "test_cards": checkout_cards()}
+
+
+def mock_checkout(sessions, gateways, settings, payment_id, card_number, now):
+    """The payer submits a test card: the outcome is recorded as the mock provider's own
+    state and its signed webhook queued for delivery. Repeating returns the first outcome.
+    Returns {payment_id, outcome, return_url}."""
+    with sessions() as session:
+        row = _mock_payment(session, gateways, payment_id, for_update=True)
+        checkout = store.mock_checkout(session, row.id)
+        if checkout is not None:
+            return {"payment_id": row.id, "outcome": checkout.outcome,
+                    "return_url": row.return_url}
+        if row.status != domain.PENDING:
+            raise CheckoutClosed(f"This payment is {row.status}.",
+                                 {"payment_id": row.id, "status": row.status})
+        try:
+            outcome = card_outcome(card_number or "")
+        except ValueError as exc:
+            raise InvalidCardNumber("This is not one of the test cards.",
+                                    {"card_number": [str(exc)]}) from None
+        body, _ = build_notification(row.id, outcome, row.amount, row.currency,
+                                     settings.mock_webhook_secret)
+        session.add(MockCheckoutRow(payment_id=row.id, outcome=outcome, amount=row.amount,
+                                    currency=row.currency, notification=body.decode(),
+                                    attempts=0, next_attempt_at=now, created_at=now))
+        return {"payment_id": row.id, "outcome": outcome, "return_url": row.return_url}
+
+
+def mock_state(session, payment_id):
+    """The mock provider's answer to a fetch: the outcome recorded at its checkout."""
+    row = store.find_payment(session, payment_id)
+    if row is None:
+        return None
+    checkout = store.mock_checkout(session, row.id)
+    if checkout is None:
+        return {"status": domain.PENDING, "amount": row.amount, "currency": row.currency}
+    return {"status": checkout.outcome, "amount": checkout.amount,
+            "currency": checkout.currency}
+
+
+def deliver_mock_webhooks(sessions, settings, post, now, payment_id=None, limit=20):
+    """Deliver due mock webhooks over HTTP, signed at sending time; failures are retried with
+    backoff and given up after MOCK_DELIVERY_MAX_ATTEMPTS (reconciliation settles those from
+    the recorded outcome). `post(url, body, headers)` returns the HTTP status."""
+    with sessions() as session:
+        jobs = [(row.payment_id, row.notification.encode(), row.attempts)
+                for row in store.claim_mock_deliveries(
+                    session, now, MOCK_DELIVERY_LEASE_SECONDS, limit, payment_id)]
+    for job_payment_id, body, attempts in jobs:
+        headers = {"Content-Type": "application/json",
+                   SIGNATURE_HEADER: sign(settings.mock_webhook_secret, body, now.timestamp())}
+        try:
+            status = post(settings.mock_webhook_url, body, headers)
+            error = None if status == 200 else f"HTTP {status}"
+        except Exception as exc:  # the endpoint is away: try again later
+            error = type(exc).__name__
+        with sessions() as session:
+            row = session.get(MockCheckoutRow, job_payment_id, with_for_update=True)
+            row.last_error = error
+            if error is None:
+                row.delivered_at, row.next_attempt_at = now, None
+            elif attempts >= MOCK_DELIVERY_MAX_ATTEMPTS:
+                log.warning("mock webhook of payment %s given up: %s", job_payment_id, error)
+                row.next_attempt_at = None
+            else:
+                row.next_attempt_at = now + timedelta(seconds=min(60, 2 ** attempts))
+    return len(jobs)

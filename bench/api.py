@@ -24,9 +24,9 @@ def measure(bench, scale=1.0):
     seconds = max(3, round(10 * scale))
 
     def run(path, clients, **options):
-        result, cpu_ms = bench.cpu_per_operation(
+        result, cpu_ms, net = bench.cpu_per_operation(
             lambda: wrk(base_url, path, clients, seconds, **options))
-        return {**result, "cpu_ms": cpu_ms}
+        return {**result, "cpu_ms": cpu_ms, "cpu_ms_net": net}
 
     wrk(base_url, "/health/booking", 4, 3)  # warm-up: connections, worker pools
     results = {"bare_rpc": [run("/health/booking", c) for c in (1, 8, 32)],

@@ -15,6 +15,9 @@ from sqlalchemy import create_engine, text
 from contracts.events import make_envelope
 
 
+KEYS = ("integration", "rabbitmq", "postgres", "ours", "machine")
+
+
 def publish(amqp_uri, envelopes):
     exchange = Exchange("booking.events", type="topic", durable=True)
     with Connection(amqp_uri) as connection:
@@ -53,13 +56,13 @@ def measure_one(bench, batch_size, count):
         return count
 
     try:
-        _, cpu_ms = bench.cpu_per_operation(work)
+        _, cpu_ms, net = bench.cpu_per_operation(work)
     finally:
         engine.dispose()
     return {"batch_size": batch_size, "events": count,
             "per_second": round(count / timing["seconds"], 1),
-            "cpu_ms_per_event": {key: cpu_ms[key] for key in (
-                "integration", "rabbitmq", "postgres", "ours", "machine")}}
+            "cpu_ms_per_event": {key: cpu_ms[key] for key in KEYS},
+            "cpu_ms_per_event_net": {key: net[key] for key in KEYS}}
 
 
 def measure(bench, scale=1.0):

@@ -7,6 +7,7 @@ PostgreSQL server are shared with whatever else runs here: their share is report
 our databases' backends are counted as ours (a backend's title names its database).
 """
 import os
+import time
 from dataclasses import dataclass, field
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -47,7 +48,7 @@ class Snapshot:
     postgres_all: dict                  # pid -> seconds (every postgres process)
     rabbitmq: dict                      # pid -> seconds
     machine: float
-    extra: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
 
 def snapshot(service_pids, db_prefix):
@@ -79,19 +80,34 @@ def _spent(before, after):
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
-def per_operation(before, after, operations):
-    """CPU ms per operation: each service, RabbitMQ, our PostgreSQL backends, `ours` (their
-    sum), every PostgreSQL process and the machine (both include other people's work)."""
+def spent(before, after):
+    """CPU seconds between two snapshots: each service, RabbitMQ, our PostgreSQL backends,
+    every PostgreSQL process and the machine."""
+    used = {name: after.services[name] - before.services.get(name, 0.0)
+            for name in after.services}
+    used.update({"rabbitmq": _spent(before.rabbitmq, after.rabbitmq),
+                 "postgres": _spent(before.postgres_ours, after.postgres_ours),
+                 "postgres_all": _spent(before.postgres_all, after.postgres_all),
+                 "machine": after.machine - before.machine})
+    return used
+
+
+def per_operation(before, after, operations, idle=None):
+    """CPU ms per operation: each service, RabbitMQ, our PostgreSQL backends, `python` (the
+    services), `ours` (python + RabbitMQ + our backends), every PostgreSQL process and the
+    machine (both include other people's work). With `idle` (two snapshots of the quiet
+    system), what each process spends while idle (timers, other people's load on the shared
+    RabbitMQ) over the same time is taken off first: the figure is the operations' own."""
+    used = spent(before, after)
+    if idle is not None:
+        seconds = after.at - before.at
+        quiet = spent(*idle)
+        rate = {name: value / max(1e-3, idle[1].at - idle[0].at) for name, value in quiet.items()}
+        used = {name: max(0.0, value - rate.get(name, 0.0) * seconds)
+                for name, value in used.items()}
     ms = lambda seconds: round(seconds * 1000 / operations, 2)  # noqa: E731
-    result = {name: ms(after.services[name] - before.services.get(name, 0.0))
-              for name in after.services}
-    python = sum(after.services[n] - before.services.get(n, 0.0) for n in after.services)
-    rabbit = _spent(before.rabbitmq, after.rabbitmq)
-    postgres = _spent(before.postgres_ours, after.postgres_ours)
-    result.update({
-        "python": ms(python), "rabbitmq": ms(rabbit), "postgres": ms(postgres),
-        "ours": ms(python + rabbit + postgres),
-        "postgres_all": ms(_spent(before.postgres_all, after.postgres_all)),
-        "machine": ms(after.machine - before.machine),
-    })
+    python = sum(used[name] for name in after.services)
+    result = {name: ms(value) for name, value in used.items()}
+    result.update({"python": ms(python),
+                   "ours": ms(python + used["rabbitmq"] + used["postgres"])})
     return result

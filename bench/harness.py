@@ -57,17 +57,21 @@ class Bench:
         return cpu.snapshot({name: process.pid for name, process in self.system.processes.items()},
                             os.environ["DB_PREFIX"])
 
-    def cpu_per_operation(self, work):
-        """Wait for quiet, run `work()` (it returns how many operations it did), wait until
-        every event it caused is handled, and return (its result, CPU ms per operation of
-        each process)."""
+    def cpu_per_operation(self, work, quiet_seconds=3.0):
+        """Wait for quiet, measure the idle system for `quiet_seconds`, run `work()` (it
+        returns how many operations it did), wait until every event it caused is handled.
+        Returns (its result, CPU ms per operation of each process, the same net of what each
+        spends idle over that time)."""
         settle(self)
+        idle_from = self.cpu_snapshot()
+        time.sleep(quiet_seconds)
         before = self.cpu_snapshot()
         result = work()
         settle(self)
         after = self.cpu_snapshot()
-        operations = result["requests"] if isinstance(result, dict) else result
-        return result, cpu.per_operation(before, after, max(1, operations))
+        operations = max(1, result["requests"] if isinstance(result, dict) else result)
+        return (result, cpu.per_operation(before, after, operations),
+                cpu.per_operation(before, after, operations, idle=(idle_from, before)))
 
     @property
     def rpc_config(self):

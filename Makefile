@@ -64,6 +64,7 @@ coverage: deps infra tools
 
 ## Benchmarks; figures go to bench/results/ and the README table.
 bench: deps infra
+	@scripts/ensure_tools.sh wrk
 	$(PY) -m bench.run
 
 ## nameko shell for operators: n.rpc.booking.list_bookings(...)

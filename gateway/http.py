@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from contracts.errors.base import ServiceUnavailable, StudioError
+from contracts import schema as contract_schema
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
 
@@ -211,5 +212,5 @@ def _with_retry_advice(exc, request):
 
 
 def _validated(schema_cls, data):
-    schema = schema_cls()
+    schema = contract_schema(schema_cls)
     return schema.dump(schema.load(data))

@@ -23,7 +23,7 @@ from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token
 from services.common.clock import iso
 from services.common.input import load
-from services.common.outbox import record_event
+from services.common.outbox import record_event, record_events
 
 SOURCE = "booking"
 
@@ -416,7 +416,7 @@ def _move(session, rules, rows, move):
     for row in rows:
         if row.hall_id not in names:
             names[row.hall_id] = _hall_name(session, row.hall_id)
-    store.record_events(session, SOURCE, [
+    record_events(session, SOURCE, [
         (transition.event, event_payload({**booking_view(row, names[row.hall_id], rules.tz),
                                           "status": transition.status}))
         for row, transition in zip(rows, transitions)])

@@ -13,12 +13,10 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
-from contracts.events import make_envelope
 from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
                                      OpeningHours, Tariff, busy_range)
 from services.booking.models import BookingRow, HallRow
 from services.common.input import uuid_or_none
-from services.common.outbox import NOTIFY_CHANNEL
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
@@ -240,28 +238,6 @@ def list_booking_rows(session, hall_id=None, status=None, start_from=None, start
                                 and_(BookingRow.start_at == after_start,
                                      BookingRow.id > after_id)))
     return page(session, query, limit, lambda row: (row.start_at.isoformat(), str(row.id)))
-
-
-# --- many events at once ------------------------------------------------------------------------
-
-_INSERT_EVENTS = text(
-    "INSERT INTO outbox (event_id, type, envelope) "
-    "SELECT CAST(e->>'event_id' AS uuid), e->>'type', e "
-    "FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS t(e, n) "
-    "ORDER BY n")
-_NOTIFY_RELAY = text("SELECT pg_notify(:channel, '')")
-
-
-def record_events(session, source, events):
-    """outbox.record_event for a batch of (type, payload): one INSERT and one NOTIFY where
-    the timers would pay two statements per event (most of their time). It belongs next to
-    record_event in services/common/outbox.py, which is being reworked on another branch."""
-    envelopes = [make_envelope(source, event_type, payload) for event_type, payload in events]
-    if envelopes:
-        session.execute(_INSERT_EVENTS, {"envelopes": json.dumps(envelopes,
-                                                                  ensure_ascii=False)})
-        session.execute(_NOTIFY_RELAY, {"channel": NOTIFY_CHANNEL})
-    return envelopes
 
 
 # --- a customer's unpaid holds ------------------------------------------------------------------

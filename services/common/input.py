@@ -3,6 +3,7 @@ import uuid
 
 from marshmallow import ValidationError
 
+from contracts import schema
 from contracts.errors.base import InvalidRequest
 
 
@@ -10,7 +11,7 @@ def load(schema_cls, data, error=InvalidRequest, message="Some fields are invali
     """`data` loaded by the contract schema; bad fields raise `error` (422) with marshmallow's
     messages per field as its details."""
     try:
-        return schema_cls().load(data or {})
+        return schema(schema_cls).load(data or {})
     except ValidationError as exc:
         raise error(message, exc.messages) from None
 

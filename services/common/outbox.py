@@ -3,17 +3,21 @@ and a relay publishes committed events afterwards, in order, through nameko's ev
 
     record_event(session, "booking", "booking.created", payload)   # joins the caller's transaction
 
-The relay runs inside each service process (`OutboxRelay` dependency). A commit that adds an
-event sends a NOTIFY, which wakes the relay at once; an idle relay only checks the table every
-`outbox_idle_check_seconds` as a safety net. While the broker is away the events wait in the
-table and go out once it is back.
+The relay runs inside each service process (`OutboxRelay` dependency). The statement that adds
+an event also sends a NOTIFY (delivered at commit), which wakes the relay at once; an idle relay
+only checks the table every `outbox_idle_check_seconds` as a safety net. The relay publishes a
+batch of rows persistent, waits once for the broker to confirm them all, and only then marks
+them published: a batch the broker did not confirm goes out again (consumers skip repeats by
+event_id). While the broker is away the events wait in the table and go out once it is back.
 """
 import json
 import logging
+import socket
 import time
 
 import eventlet
-from nameko.amqp.publish import Publisher
+from kombu import Connection, Producer
+from nameko.constants import PERSISTENT
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import text
@@ -30,16 +34,97 @@ NOTIFY_CHANNEL = "outbox"
 RELAY_LOCK_KEY = 0x6F7574626F78
 
 
+# One round trip: the row, and the NOTIFY that PostgreSQL delivers when (if) it commits.
+_RECORD = text(
+    "WITH added AS (INSERT INTO outbox (event_id, type, envelope) "
+    "VALUES (:event_id, :type, CAST(:envelope AS jsonb))) "
+    f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+
+
 def record_event(session, source, event_type, payload, version=1):
     """Add an event to the caller's transaction; it is published only if that commits."""
     envelope = make_envelope(source, event_type, payload, version=version)
-    session.execute(
-        text("INSERT INTO outbox (event_id, type, envelope) "
-             "VALUES (:event_id, :type, CAST(:envelope AS jsonb))"),
-        {"event_id": envelope["event_id"], "type": event_type,
-         "envelope": json.dumps(envelope)})
-    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    session.execute(_RECORD, {"event_id": envelope["event_id"], "type": event_type,
+                              "envelope": json.dumps(envelope)})
     return envelope
+
+
+# Many events at once (the timers' batches): one INSERT and one NOTIFY for all of them.
+_RECORD_MANY = text(
+    "WITH added AS (INSERT INTO outbox (event_id, type, envelope) "
+    "SELECT CAST(e->>'event_id' AS uuid), e->>'type', e "
+    "FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS t(e, n) "
+    "ORDER BY n) "
+    f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+
+
+def record_events(session, source, events):
+    """record_event for a batch of (type, payload), in their order; returns the envelopes."""
+    envelopes = [make_envelope(source, event_type, payload) for event_type, payload in events]
+    if envelopes:
+        session.execute(_RECORD_MANY, {"envelopes": json.dumps(envelopes, ensure_ascii=False)})
+    return envelopes
+
+
+class ConfirmedBatches:
+    """Publishes persistent messages to one exchange and waits once per batch for the broker's
+    confirms (one connection, opened again after any failure)."""
+
+    def __init__(self, amqp_uri, exchange, timeout=10.0):
+        self.amqp_uri = amqp_uri
+        self.exchange = exchange
+        self.timeout = timeout
+        self.connection = None
+
+    def _open(self):
+        self.connection = Connection(self.amqp_uri)
+        channel = self.connection.channel()
+        channel.confirm_select()
+        self.confirms = {"acked": 0, "nacked": False}
+        channel.events["basic_ack"].add(self._acked)
+        channel.events["basic_nack"].add(self._nacked)
+        self.exchange(channel).declare()
+        self.producer = Producer(channel, exchange=self.exchange, serializer="json")
+        self.sent = 0
+
+    def _acked(self, delivery_tag, multiple):
+        self.confirms["acked"] = max(self.confirms["acked"], delivery_tag)
+
+    def _nacked(self, delivery_tag, multiple, requeue=False):
+        self.confirms["nacked"] = True
+
+    def publish(self, messages):
+        """Publish (body, routing_key, message_id) triples; returns once the broker has
+        confirmed them all, raises if it did not."""
+        try:
+            if self.connection is None:
+                self._open()
+            for body, routing_key, message_id in messages:
+                self.producer.publish(body, routing_key=routing_key, message_id=message_id,
+                                      delivery_mode=PERSISTENT, retry=False)
+                self.sent += 1
+            deadline = time.monotonic() + self.timeout
+            while self.confirms["acked"] < self.sent:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the broker did not confirm the batch in time")
+                try:
+                    self.connection.drain_events(timeout=left)
+                except socket.timeout:
+                    pass
+            if self.confirms["nacked"]:
+                raise ConnectionError("the broker refused part of the batch")
+        except Exception:
+            self.close()
+            raise
+
+    def close(self):
+        if self.connection is not None:
+            try:
+                self.connection.release()
+            except Exception:  # already gone: closing is all we wanted
+                pass
+            self.connection = None
 
 
 class Relay:
@@ -53,10 +138,8 @@ class Relay:
         self.keep_days = int(settings["outbox_keep_days"])
         # one green thread, one transaction at a time (its LISTEN connection is apart)
         self.Session = session_factory(self.uri, pool_size=1, max_overflow=1)
-        self.exchange = get_event_exchange(service_name, config)
-        self.publisher = Publisher(
-            config["AMQP_URI"], use_confirms=True, declare=[self.exchange],
-            retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2})
+        self.publisher = ConfirmedBatches(config["AMQP_URI"],
+                                          get_event_exchange(service_name, config))
         self._listener = None
         self._last_cleanup = 0.0
 
@@ -69,21 +152,12 @@ class Relay:
             rows = session.execute(
                 text("SELECT id, type, envelope FROM outbox WHERE published_at IS NULL "
                      "ORDER BY id LIMIT :n"), {"n": self.batch}).all()
-            sent, failure = [], None
-            for row in rows:
-                try:
-                    self.publisher.publish(row.envelope, exchange=self.exchange,
-                                           routing_key=row.type,
-                                           message_id=row.envelope["event_id"])
-                except Exception as exc:  # broker away: keep the rest for the next round
-                    failure = exc
-                    break
-                sent.append(row.id)
-            if sent:
+            if rows:
+                # broker away: raises, the rows stay unpublished for the next round
+                self.publisher.publish([(row.envelope, row.type, row.envelope["event_id"])
+                                        for row in rows])
                 session.execute(text("UPDATE outbox SET published_at = now() "
-                                     "WHERE id = ANY(:ids)"), {"ids": sent})
-        if failure is not None:
-            raise failure
+                                     "WHERE id = ANY(:ids)"), {"ids": [row.id for row in rows]})
         return len(rows)
 
     def remove_old(self):
@@ -126,6 +200,7 @@ class Relay:
 
     def close(self):
         self.close_listener()
+        self.publisher.close()
         self.Session.kw["bind"].dispose()
 
 

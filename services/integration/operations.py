@@ -58,23 +58,31 @@ def describe(exc):
 
 def log_event(session, event, note=None):
     """An event that drives nothing: logged as it came."""
-    store.save_entry(session, event, LOGGED, outcome=note or NOTES.get(event["type"]))
+    log_events(session, [event], note)
 
 
-def log_failure(session, event, handler, status, exc):
+def log_events(session, events, note=None):
+    """Events that drive nothing, logged as they came, in one statement."""
+    store.save_entries(session, [store.entry_row(event, LOGGED,
+                                                 outcome=note or NOTES.get(event["type"]))
+                                 for event in events])
+
+
+def log_failure(session, event, status, exc, attempts):
     """After the inbox rolled a failed reaction back: log the failure in the same
     transaction as the inbox's record of it (status failed, or dead after the last try)."""
     reaction = getattr(exc, "reaction", None)
     outcome = getattr(exc, "outcome", None) or describe(exc)
     if status == DEAD:
         outcome += " (given up after the last try: an operator may retry_event)"
-    store.save_entry(session, event, status, reaction, outcome)
-    store.copy_attempts(session, event["event_id"], handler)
+    store.save_entry(session, event, status, reaction, outcome, attempts)
 
 
-def count_attempts(session, event, handler):
-    """After the inbox recorded a run: the log row shows how many tries it took."""
-    store.copy_attempts(session, event["event_id"], handler)
+def count_attempts(session, event, attempts):
+    """A reaction done at a later try: the log row shows how many tries it took (the first
+    try's row already says 1)."""
+    if attempts > 1:
+        store.set_attempts(session, event["event_id"], attempts)
 
 
 def _done(session, event, reaction, outcome):

@@ -3,14 +3,13 @@ notifications goes into the integration log; payments confirm bookings and cance
 refund payments; operators search the log and retry what failed."""
 import logging
 
-import eventlet
 from nameko.timer import timer
 
 from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import (DEAD, DONE, FAILED, Inbox, ReliableConsumer, _InboxRunner,
-                                   on_event, process_event)
+from services.common.inbox import (DEAD, DONE, FAILED, SKIPPED, Inbox, InboxRunner,
+                                   ReliableConsumer, on_event, on_event_batches)
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
@@ -25,56 +24,43 @@ log = logging.getLogger(__name__)
 # gateway's RPC timeout. A call that times out is retried by the inbox; refunds are idempotent.
 PAYMENTS_RPC_TIMEOUT = 30
 
+# Events that drive nothing here: only logged, in batches.
+LOGGED_EVENTS = (
+    ("booking", "booking.created"), ("booking", "booking.confirmed"),
+    ("booking", "booking.payment_recorded"), ("booking", "booking.expired"),
+    ("booking", "booking.completed"),
+    ("payments", "payment.failed"), ("payments", "payment.refunded"),
+    ("payments", "payment.amount_mismatch"), ("payments", "payment.refund_failed"),
+    ("notifications", "notification.sent"), ("notifications", "notification.failed"),
+)
+
+
+class LoggingInboxRunner(InboxRunner):
+    """The shared inbox, plus: the log row shows how many tries a reaction took, a failure
+    goes into the integration log in the same transaction as the inbox's record of it (the
+    handler's own writes were rolled back), and every event handled is queued for the
+    outbound webhooks that want it."""
+
+    def decided(self, session, service, outcome):
+        if outcome.status == DONE:
+            operations.count_attempts(session, outcome.envelope, outcome.attempts)
+        elif outcome.status in (FAILED, DEAD):
+            # An event too broken even to be logged must not take the inbox's record down.
+            try:
+                with session.begin_nested():
+                    operations.log_failure(session, outcome.envelope, outcome.status,
+                                           outcome.error, outcome.attempts)
+            except Exception:
+                log.exception("could not log the failure of %s on %s", outcome.handler,
+                              outcome.envelope.get("event_id"))
+        if outcome.status != SKIPPED:
+            # Outbound webhooks go out whatever the reaction's fate; a retry of the event
+            # adds no second delivery.
+            webhooks.enqueue(session, outcome.envelope, now())
+
 
 class LoggingInbox(Inbox):
-    """The shared inbox, plus: when a handler fails, its failure goes into the integration
-    log in the same transaction as the inbox's record of it (the handler's own writes were
-    rolled back with it)."""
-
-    def get_dependency(self, worker_ctx):
-        return _LoggingInboxRunner(self.settings)
-
-
-class _LoggingInboxRunner(_InboxRunner):
-    def handle(self, service, handler_name, envelope, force=False):
-        method = getattr(type(service), handler_name).inbox_handler
-        failure = []
-
-        def run(session, event):
-            try:
-                method(service, session, event)
-            except Exception as exc:
-                failure.append(exc)
-                raise
-
-        try:
-            with service.db.get_session() as session:
-                outcome = process_event(session, handler_name, envelope, run, self.settings,
-                                        force)
-                if outcome in (FAILED, DEAD):
-                    self.log_failure(session, envelope, handler_name, outcome, failure[-1])
-                elif outcome == DONE:
-                    operations.count_attempts(session, envelope, handler_name)
-                if outcome != "skipped":
-                    # Outbound webhooks go out whatever the reaction's fate; a retry of the
-                    # event adds no second delivery.
-                    webhooks.enqueue(session, envelope, now())
-                return outcome
-        except Exception:
-            # As the shared inbox does: the database is away, so the message goes back to
-            # the broker after a pause.
-            eventlet.sleep(1)
-            raise
-
-    @staticmethod
-    def log_failure(session, envelope, handler_name, outcome, exc):
-        # An event too broken even to be logged must not take the inbox's record down with it.
-        try:
-            with session.begin_nested():
-                operations.log_failure(session, envelope, handler_name, outcome, exc)
-        except Exception:
-            log.exception("could not log the failure of %s on %s", handler_name,
-                          envelope.get("event_id"))
+    runner_class = LoggingInboxRunner
 
 
 class OperatorSettings(Config):
@@ -87,6 +73,8 @@ class AdminToken(Config):
 
     def build(self, config):
         return str(config.get("ADMIN_TOKEN") or "")
+
+
 class WebhookConfig(Config):
     def build(self, config):
         return WebhookSettings.from_config(config)
@@ -114,50 +102,10 @@ class IntegrationService(Pingable, ReliableConsumer):
     def booking_cancelled(self, session, event):
         operations.refund_cancelled_booking(session, event, self.payments)
 
-    # --- events that are only logged (on_event takes one type: each is listed) ---
-    @on_event("booking", "booking.created")
-    def booking_created(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("booking", "booking.confirmed")
-    def booking_confirmed(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("booking", "booking.payment_recorded")
-    def booking_payment_recorded(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("booking", "booking.expired")
-    def booking_expired(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("booking", "booking.completed")
-    def booking_completed(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("payments", "payment.failed")
-    def payment_failed(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("payments", "payment.refunded")
-    def payment_refunded(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("payments", "payment.amount_mismatch")
-    def payment_amount_mismatch(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("payments", "payment.refund_failed")
-    def payment_refund_failed(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("notifications", "notification.sent")
-    def notification_sent(self, session, event):
-        operations.log_event(session, event)
-
-    @on_event("notifications", "notification.failed")
-    def notification_failed(self, session, event):
-        operations.log_event(session, event)
+    # --- events that are only logged ---
+    @on_event_batches(*LOGGED_EVENTS)
+    def log_events(self, session, events):
+        operations.log_events(session, events)
 
     # --- operators ---
     @rpc
@@ -265,6 +213,7 @@ class IntegrationService(Pingable, ReliableConsumer):
     def forget_ended_sessions(self):
         with self.db.get_session() as session:
             operators.forget_ended_sessions(session, now())
+
     # --- outbound webhooks (operators) ---
     @rpc
     def create_webhook_endpoint(self, endpoint, request_id=None):

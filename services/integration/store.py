@@ -13,23 +13,42 @@ from services.integration.models import EventLogRow
 CHAIN_LIMIT = 1000
 
 
-def save_entry(session, envelope, status, reaction=None, outcome=None):
-    """Write an event's log row, or update how its reaction went. The event's own fields and
-    received_at are kept from the first write."""
+def _save_statement():
+    statement = insert(EventLogRow)
+    return statement.on_conflict_do_update(
+        index_elements=[EventLogRow.event_id],
+        set_={"status": statement.excluded.status, "reaction": statement.excluded.reaction,
+              "outcome": statement.excluded.outcome, "attempts": statement.excluded.attempts,
+              "updated_at": func.now()})
+
+
+# Built once: every log write (one event, or a batch in one executemany) reuses it.
+_SAVE = _save_statement()
+
+
+def entry_row(envelope, status, reaction=None, outcome=None, attempts=1):
+    """An event's log row: its own fields and how its reaction went."""
     payload = envelope.get("payload") or {}
-    row = {
+    return {
         "event_id": envelope["event_id"], "type": envelope["type"],
         "version": envelope.get("version", 1), "source": envelope["source"],
         "occurred_at": _moment(envelope.get("occurred_at")),
         "booking_id": _id_or_none(payload.get("booking_id")),
         "payment_id": _id_or_none(payload.get("payment_id")),
         "payload": payload, "status": status, "reaction": reaction, "outcome": outcome,
+        "attempts": attempts,
     }
-    statement = insert(EventLogRow).values(**row)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[EventLogRow.event_id],
-        set_={"status": status, "reaction": reaction, "outcome": outcome,
-              "updated_at": func.now()}))
+
+
+def save_entries(session, rows):
+    """Write log rows (entry_row), or update how their reactions went. The events' own fields
+    and received_at are kept from the first write."""
+    if rows:
+        session.execute(_SAVE, rows)
+
+
+def save_entry(session, envelope, status, reaction=None, outcome=None, attempts=1):
+    save_entries(session, [entry_row(envelope, status, reaction, outcome, attempts)])
 
 
 def _moment(value):
@@ -46,12 +65,10 @@ def _id_or_none(value):
     return None if value is None else str(value)
 
 
-def copy_attempts(session, event_id, handler):
-    """The log row takes the inbox's count of tries of this event's handler."""
-    session.execute(
-        text("UPDATE event_log SET attempts = inbox.attempts FROM inbox "
-             "WHERE event_log.event_id = :e AND inbox.event_id = :e AND inbox.handler = :h"),
-        {"e": event_id, "h": handler})
+def set_attempts(session, event_id, attempts):
+    """The log row shows how many tries its reaction took."""
+    session.execute(text("UPDATE event_log SET attempts = :a WHERE event_id = :e"),
+                    {"a": attempts, "e": event_id})
 
 
 def load_entry(session, event_id):

@@ -211,11 +211,20 @@ def _tell_customer_and_studio(session, settings, event, context, customer, templ
     return rows
 
 
+def record_booking_messages(session, settings, events, now):
+    """Booking events that arrived together: each one's messages, in the caller's
+    transaction."""
+    for event in events:
+        if event["type"] == "booking.created":
+            announce_hold(session, settings, event, now)
+        else:
+            announce_booking_event(session, settings, event, now)
+
+
 def announce_hold(session, settings, event, now):
     """booking.created: a customer who gave an e-mail or a Telegram chat hears that the slot
     is held for them, what to pay by when, and where (the booking's page). A phone alone
     gets nothing: the studio has not been asked to call about an unpaid hold."""
-    remember_booking(session, event)
     payload = event["payload"]
     if not payload.get("hold_expires_at"):  # an event from before holds were announced
         return []
@@ -284,14 +293,19 @@ def reminder_event_id(booking_id):
     return str(uuid.uuid5(REMINDER_KEYS, f"reminder:{booking_id}"))
 
 
-def record_due_reminders(session, settings, now):
+def record_due_reminders(session, settings, now, ask_booking=None):
     """One reminder per confirmed booking, reminder_before before it starts (at once for a
-    booking confirmed later than that). Returns how many bookings were reminded."""
+    booking confirmed later than that). What is still due comes from the booking service
+    (`ask_booking`, an RPC) when it answers, else from our copy (as of its last booking event).
+    Returns how many bookings were reminded."""
     copies = store.due_reminders(session, now + settings.reminder_before, now)
     for copy in copies:
+        context = booking_context(copy.payload)
+        if ask_booking is not None:
+            context = find_booking(session, copy.booking_id, ask_booking) or context
         record_messages(session, settings, now, event_id=reminder_event_id(copy.booking_id),
-                        booking_id=copy.booking_id, context=booking_context(copy.payload),
-                        recipients=choose_customer_recipients(copy.payload.get("customer")),
+                        booking_id=copy.booking_id, context=context,
+                        recipients=choose_customer_recipients(context.get("customer")),
                         template="reminder", audience="customer")
         copy.reminded_at = now
     store.forget_finished_bookings(session, now - KEEP_FINISHED_BOOKINGS)

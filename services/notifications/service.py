@@ -3,7 +3,7 @@ to the customer and the studio; reminders before a session; operators list and s
 from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import ReliableConsumer, on_event
+from services.common.inbox import ReliableConsumer, on_event, on_event_batches
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc
@@ -28,27 +28,13 @@ class NotificationsService(Pingable, ReliableConsumer):
     booking = TimedRpcProxy("booking")    # a trusted caller: no access token
 
     # --- events: record what to say; the courier says it ---
-    # booking.created tells the customer of the hold; booking.payment_recorded only keeps
-    # our copy of the booking current (what is still due for the reminder).
-    @on_event("booking", "booking.created")
-    def remember_booking(self, session, event):
-        operations.announce_hold(session, self.settings, event, now())
-
-    @on_event("booking", "booking.payment_recorded")
-    def remember_payment_recorded(self, session, event):
-        operations.remember_booking(session, event)
-
-    @on_event("booking", "booking.confirmed")
-    def booking_confirmed(self, session, event):
-        operations.announce_booking_event(session, self.settings, event, now())
-
-    @on_event("booking", "booking.cancelled")
-    def booking_cancelled(self, session, event):
-        operations.announce_booking_event(session, self.settings, event, now())
-
-    @on_event("booking", "booking.expired")
-    def booking_expired(self, session, event):
-        operations.announce_booking_event(session, self.settings, event, now())
+    # Booking events carry the whole booking: recording their messages is database work
+    # only, so they come in batches. (booking.created only for the hold message; nothing
+    # here subscribes just to keep a copy of a booking.)
+    @on_event_batches(("booking", "booking.created"), ("booking", "booking.confirmed"),
+                      ("booking", "booking.cancelled"), ("booking", "booking.expired"))
+    def record_booking_messages(self, session, events):
+        operations.record_booking_messages(session, self.settings, events, now())
 
     @on_event("payments", "payment.failed")
     def payment_failed(self, session, event):
@@ -77,7 +63,8 @@ class NotificationsService(Pingable, ReliableConsumer):
     @configured_timer("NOTIFICATIONS", "reminder_interval_seconds", default=60)
     def send_reminders(self):
         with self.db.get_session() as session:
-            operations.record_due_reminders(session, self.settings, now())
+            operations.record_due_reminders(session, self.settings, now(),
+                                            self.booking.get_booking)
 
     # --- operators ---
     @rpc

@@ -14,16 +14,18 @@ WAKE_CHANNEL = "notifications_due"
 
 # --- notifications ---------------------------------------------------------------------------
 
+# Built once: recording a notification is the hot path of every event's messages.
+_ADD = (insert(NotificationRow)
+        .on_conflict_do_nothing(constraint="notifications_once_per_event")
+        .returning(NotificationRow))
+
+
 def add_notification(session, now, **fields):
     """Record a pending notification once per (event_id, channel, recipient, template);
     returns the row, or None when that notification was already recorded. `fields`: event_id,
     booking_id, channel, recipient, audience, template, text."""
-    row_id = session.execute(
-        insert(NotificationRow).values(
-            **fields, status="pending", next_attempt_at=now, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(constraint="notifications_once_per_event")
-        .returning(NotificationRow.id)).scalar()
-    return None if row_id is None else session.get(NotificationRow, row_id)
+    return session.scalars(_ADD, [{**fields, "status": "pending", "next_attempt_at": now,
+                                   "created_at": now, "updated_at": now}]).first()
 
 
 def notifications_of_event(session, event_id):
@@ -93,18 +95,25 @@ def _notification_id(value):
 
 # --- copies of bookings -------------------------------------------------------------------------
 
+def _save_copy_statement():
+    statement = insert(BookingCopyRow)
+    return statement.on_conflict_do_update(
+        index_elements=[BookingCopyRow.booking_id],
+        set_={**{name: statement.excluded[name] for name in
+                 ("status", "start_at", "end_at", "payload", "event_at")},
+              "updated_at": func.now()},
+        where=BookingCopyRow.event_at <= statement.excluded.event_at)
+
+
+_SAVE_COPY = _save_copy_statement()
+
+
 def save_booking_copy(session, payload, event_at):
     """Keep the booking as this event tells it, unless a later event already told more."""
-    values = dict(booking_id=payload["booking_id"], status=payload["status"],
-                  start_at=datetime.fromisoformat(payload["start"]),
-                  end_at=datetime.fromisoformat(payload["end"]), payload=payload,
-                  event_at=event_at, updated_at=func.now())
-    statement = insert(BookingCopyRow).values(**values)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[BookingCopyRow.booking_id],
-        set_={name: statement.excluded[name] for name in
-              ("status", "start_at", "end_at", "payload", "event_at", "updated_at")},
-        where=BookingCopyRow.event_at <= statement.excluded.event_at))
+    session.execute(_SAVE_COPY, dict(
+        booking_id=payload["booking_id"], status=payload["status"],
+        start_at=datetime.fromisoformat(payload["start"]),
+        end_at=datetime.fromisoformat(payload["end"]), payload=payload, event_at=event_at))
 
 
 def load_booking_copy(session, booking_id):

@@ -33,6 +33,7 @@ def test_the_integration_service_consumes_every_published_event():
         for entrypoint in getattr(getattr(IntegrationService, name), "nameko_entrypoints", ()):
             if hasattr(entrypoint, "event_type"):
                 consumed.add((entrypoint.source_service, entrypoint.event_type))
+            consumed.update(getattr(entrypoint, "subscriptions", ()))
     # its own events (webhook.*) go into its log when it makes them
     assert consumed == {(event.source, event.type) for event in CATALOG
                         if event.source != "integration"}

@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
@@ -318,26 +319,44 @@ def test_a_booking_starting_within_a_day_gets_one_reminder_across_restarts(notif
     assert len([m for m in telegrams(ctx, chat) if m["text"].startswith("Бронь")]) == 1
 
 
-def test_a_failed_payment_is_told_from_our_copy_when_booking_is_not_there(notifications):
-    # No booking service runs in this vhost: the copy kept from booking.created serves.
+def test_a_hold_is_announced_and_a_failed_payment_is_told_from_our_copy(notifications):
+    # No booking service runs in this vhost. booking.created only brings the hold message
+    # (no copy is kept of it); booking.expired leaves the copy a later payment message reads.
     ctx = notifications
+    hold_until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=15)
     payload = {**booking_payload(in_days(5), email="payer@example.com"),
-               "status": "pending_payment", "amount_paid": 0}
+               "status": "pending_payment", "amount_paid": 0,
+               "hold_expires_at": hold_until.isoformat()}
     booking_id = payload["booking_id"]
     publish_envelope(ctx["amqp"], "booking.events",
                      make_envelope("booking", "booking.created", payload))
+    assert wait_until(lambda: ctx["mailbox"].to("payer@example.com"), 20), ctx["logs"]()
+    [held] = ctx["mailbox"].to("payer@example.com")
+    pay_by = hold_until.astimezone(ZoneInfo("Europe/Moscow")).strftime("%H:%M")
+    assert held["subject"].startswith(f"Бронь ждёт оплаты до {pay_by}: «Белый зал»")
+    assert "предоплату 1\u00a0350,00\u00a0₽" in held["body"]
+    assert f"/b/{booking_id}" in held["body"]
+    assert not _copy_exists(ctx, booking_id)
+
+    publish_envelope(ctx["amqp"], "booking.events", make_envelope(
+        "booking", "booking.expired", {**payload, "status": "expired"}))
     assert wait_until(lambda: _copy_exists(ctx, booking_id)), ctx["logs"]()
     publish_envelope(ctx["amqp"], "payments.events", make_envelope("payments", "payment.failed", {
         "payment_id": "pay-42", "booking_id": booking_id, "kind": "prepayment",
         "amount": 135000, "currency": "RUB", "gateway": "yookassa", "status": "failed",
         "refunded_amount": 0}))
 
-    assert wait_until(lambda: ctx["mailbox"].to("payer@example.com")
-                      and telegrams(ctx, STUDIO_CHAT, booking_id), 20), ctx["logs"]()
-    [mail] = ctx["mailbox"].to("payer@example.com")
+    def payment_failed_told():
+        mails = [m for m in ctx["mailbox"].to("payer@example.com")
+                 if m["subject"].startswith("Оплата не прошла")]
+        studio = [m for m in telegrams(ctx, STUDIO_CHAT, booking_id) if "pay-42" in m["text"]]
+        return mails and studio and (mails, studio)
+
+    told = wait_until(payment_failed_told, 20)
+    assert told, ctx["logs"]()
+    [mail], [to_studio] = told
     assert mail["subject"].startswith("Оплата не прошла: «Белый зал»")
     assert "Предоплата 1\u00a0350,00\u00a0₽ не прошла." in mail["body"]
-    [to_studio] = telegrams(ctx, STUDIO_CHAT, booking_id)
     assert "через yookassa, платёж pay-42" in to_studio["text"]
 
 

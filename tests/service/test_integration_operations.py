@@ -1,7 +1,6 @@
 """The integration service's use cases against a real PostgreSQL database, with the other
 services played by fakes: what each event drives, what the log keeps, how it pages."""
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +12,8 @@ from contracts.errors.booking import BookingCancelled, SlotTaken
 from contracts.errors.integration import EventNotFound, EventNotRetryable
 from contracts.events import make_envelope
 from services.integration import operations
-from services.integration.service import IntegrationService, _LoggingInboxRunner
+from services.integration.service import IntegrationService, LoggingInboxRunner
+from tests.service.one_session import OneSession
 
 SETTINGS = {"inbox_max_attempts": 3, "inbox_backoff_base_seconds": 0.01,
             "inbox_backoff_cap_seconds": 1}
@@ -167,17 +167,6 @@ def test_a_cancellation_refunds_what_is_due_and_says_what_is_left_to_an_operator
     assert entry(session, nothing)["status"] == "logged"
 
 
-class _Db:
-    """service.db for the inbox runner: sessions that are the test's one session."""
-
-    def __init__(self, session):
-        self.session = session
-
-    @contextmanager
-    def get_session(self):
-        yield self.session
-
-
 class _Service:
     """Enough of IntegrationService for the inbox runner: its handler, db and proxies."""
 
@@ -185,12 +174,12 @@ class _Service:
     payments = FakePayments()
 
     def __init__(self, session, booking):
-        self.db, self.booking = _Db(session), booking
+        self.db, self.booking = OneSession(session), booking
 
 
 def test_a_failed_reaction_is_logged_with_the_inbox_record_and_done_when_retried(session):
     event = payment_succeeded()
-    runner = _LoggingInboxRunner(SETTINGS)
+    runner = LoggingInboxRunner(SETTINGS)
     down = ServiceUnavailable("booking did not answer in time")
     service = _Service(session, FakeBooking(down))
     assert runner.handle(service, "payment_succeeded", event) == "failed"
@@ -268,7 +257,7 @@ def test_a_malformed_event_fails_into_the_log_instead_of_looping(session):
     event = payment_succeeded()
     del event["payload"]["booking_id"]
     event["occurred_at"] = "yesterday"
-    runner = _LoggingInboxRunner(SETTINGS)
+    runner = LoggingInboxRunner(SETTINGS)
     assert runner.handle(_Service(session, FakeBooking()), "payment_succeeded", event) == \
         "failed"
     logged = entry(session, event)

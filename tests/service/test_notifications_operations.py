@@ -14,11 +14,13 @@ from contracts.errors.notifications import InvalidNotification, NoRecipient, Unk
 from contracts.events import make_envelope
 from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
-from services.common.inbox import process_event
+from services.common.inbox import InboxRunner
 from services.notifications import operations
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
+from services.notifications.messages import render
 from services.notifications.operations import Claim, Outcome, Settings
 from tests.databases import own_database
+from tests.service.one_session import OneSession
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 BOT_TOKEN = "7654321:AAH-secret-bot-token_xyz"
@@ -135,13 +137,18 @@ def test_messages_follow_the_configured_language(session):
 def test_a_repeated_event_records_nothing_more(session):
     envelope = booking_event("booking.confirmed", booking_payload())
 
-    def handle(s, e):
-        operations.announce_booking_event(s, SETTINGS, e, NOW)
+    class Service:
+        db = OneSession(session)
 
-    assert process_event(session, "booking_confirmed", envelope, handle, INBOX) == "done"
-    session.commit()
-    assert process_event(session, "booking_confirmed", envelope, handle, INBOX) == "skipped"
-    session.commit()
+        @staticmethod
+        def booking_confirmed(session, event):
+            operations.announce_booking_event(session, SETTINGS, event, NOW)
+
+    Service.booking_confirmed.inbox_handler = lambda service, s, e: \
+        Service.booking_confirmed(s, e)
+    runner = InboxRunner(INBOX)
+    assert runner.handle(Service(), "booking_confirmed", envelope) == "done"
+    assert runner.handle(Service(), "booking_confirmed", envelope) == "skipped"
     # Even past the inbox (say, by an operator's forced retry), the unique key holds.
     assert operations.announce_booking_event(session, SETTINGS, envelope, NOW) == []
     assert len(rows(session)) == 4
@@ -546,14 +553,14 @@ def test_settings_come_from_config_with_secrets_kept_for_scrubbing(config):
     assert settings.scrub(f"x {BOT_TOKEN} y {SMTP_PASSWORD}") == "x <secret> y <secret>"
 
 
-def test_a_later_payment_updates_the_copy_the_reminder_reads(session):
+def test_the_reminder_says_what_is_due_as_the_booking_service_has_it_now(session):
     payload = booking_payload(start=NOW + timedelta(hours=5))
     operations.announce_booking_event(session, SETTINGS, booking_event("booking.confirmed",
                                                                        payload), NOW)
-    paid_up = {**payload, "amount_paid": payload["price_total"]}
-    operations.remember_booking(session, make_envelope(
-        "booking", "booking.payment_recorded", paid_up, occurred_at=NOW + timedelta(minutes=1)))
-    operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2))
+    booking_id = payload.pop("booking_id")
+    paid_up = {**payload, "id": booking_id, "amount_paid": payload["price_total"]}
+    operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2),
+                                    ask_booking={booking_id: paid_up}.get)
     reminder = rows(session, template="reminder")[0]
     assert "Остаток" not in reminder.text
 
@@ -591,3 +598,62 @@ def test_a_disabled_webhook_endpoint_is_told_to_the_studio_once(session):
     assert [(r.audience, r.channel, r.recipient) for r in recorded] == [
         ("studio", "telegram", "-1001"), ("studio", "email", "desk@studio.example")]
     assert "https://crm.example/hooks" in recorded[0].text.splitlines()[0]
+
+
+def test_a_reminder_falls_back_to_our_copy_when_booking_does_not_answer(session):
+    payload = booking_payload(start=NOW + timedelta(hours=5))
+    operations.announce_booking_event(session, SETTINGS, booking_event("booking.confirmed",
+                                                                       payload), NOW)
+
+    def booking_away(booking_id):
+        raise ServiceUnavailable("booking did not answer in time", {"service": "booking"})
+
+    operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2),
+                                    ask_booking=booking_away)
+    reminder = rows(session, template="reminder")[0]
+    assert "Остаток к оплате в студии: 3\u00a0150,00\u00a0₽" in reminder.text
+
+
+# --- the hold ------------------------------------------------------------------------------------
+
+def held_payload(**customer):
+    return {**booking_payload(status="pending_payment", **customer), "amount_paid": 0,
+            "hold_expires_at": "2026-11-20T09:15:00+00:00"}
+
+
+def test_a_hold_is_told_with_the_amount_the_pay_by_time_and_the_page(session):
+    payload = held_payload()
+    settings = Settings(studio_recipients=STUDIO, public_url="https://studio.example")
+    operations.record_booking_messages(session, settings,
+                                       [booking_event("booking.created", payload)], NOW)
+    held = rows(session)
+    assert {(r.audience, r.channel, r.template) for r in held} == {
+        ("customer", "telegram", "booking_held"), ("customer", "email", "booking_held")}
+    text_ = held[0].text
+    assert text_.startswith("Бронь ждёт оплаты до 12:15: «Белый зал»")   # Moscow time
+    assert "предоплату 1\u00a0350,00\u00a0₽ до 12:15 (20.11.2026)" in text_
+    assert f"https://studio.example/b/{payload['booking_id']}" in text_
+    english = render("booking_held", {**payload, "booking_url": "https://studio.example/b/1"},
+                     "en", "Europe/Moscow")
+    assert english.startswith("Your booking awaits payment until 12:15: Белый зал")
+    assert "prepayment of 1,350.00\u00a0RUB by 12:15 (20 Nov 2026)" in english
+
+
+def test_a_hold_of_a_customer_with_a_phone_only_is_not_told_and_no_copy_is_kept(session):
+    payload = held_payload(name="Ира", phone="+79990001122")
+    operations.record_booking_messages(session, SETTINGS,
+                                       [booking_event("booking.created", payload)], NOW)
+    assert rows(session) == []
+    assert session.execute(text("SELECT count(*) FROM booking_copies")).scalar() == 0
+
+
+def test_booking_events_that_arrive_together_are_each_told(session):
+    confirmed, cancelled = booking_payload(), booking_payload()
+    operations.record_booking_messages(session, SETTINGS, [
+        booking_event("booking.confirmed", confirmed),
+        booking_event("booking.cancelled", cancelled)], NOW)
+    assert sorted({(r.booking_id, r.template) for r in rows(session)}) == sorted({
+        (confirmed["booking_id"], "booking_confirmed"),
+        (confirmed["booking_id"], "studio_booking_confirmed"),
+        (cancelled["booking_id"], "booking_cancelled"),
+        (cancelled["booking_id"], "studio_booking_cancelled")})

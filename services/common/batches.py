@@ -1,0 +1,124 @@
+"""A nameko entrypoint that takes events in batches: one queue bound to several event types,
+prefetch N, the deliveries that arrive together (up to N, gathered for a few milliseconds at
+most) handed to one worker, and acknowledged together once it returns.
+
+    @batched_event_handler([("booking", "booking.created"), ("payments", "payment.failed")])
+    def handle(self, envelopes): ...
+
+Use it through `services.common.inbox.on_event_batches`, which adds the inbox. It has its own
+AMQP connection and consumer loop (nameko's shared QueueConsumer hands out one message per
+worker); batches of one queue run one after another, and a lost connection is opened again,
+the broker having redelivered every unacknowledged message.
+"""
+import logging
+import socket
+import time
+
+import eventlet
+from eventlet.event import Event
+from kombu import Connection, Consumer, Queue, binding
+from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, HEARTBEAT_CONFIG_KEY
+from nameko.extensions import Entrypoint
+from nameko.standalone.events import get_event_exchange
+
+log = logging.getLogger(__name__)
+
+
+class BatchedEventHandler(Entrypoint):
+    def __init__(self, subscriptions, **kwargs):
+        self.subscriptions = tuple(subscriptions)   # (source service, event type) pairs
+        super().__init__(**kwargs)
+
+    def setup(self):
+        config = self.container.config
+        settings = config["RELIABILITY"]
+        self.batch_size = max(1, int(settings.get("consumer_batch_size") or 1))
+        self.gather_seconds = float(settings.get("consumer_gather_ms") or 5) / 1000
+        self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
+        self.heartbeat = config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT)
+        self.queue = Queue(
+            f"evt-batch--{self.container.service_name}.{self.method_name}", durable=True,
+            bindings=[binding(get_event_exchange(source, config), routing_key=event_type)
+                      for source, event_type in self.subscriptions])
+        self._running = False
+        self._thread = None
+
+    def start(self):
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._consume_forever)
+
+    def stop(self):
+        self._running = False
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self):
+        self._running = False
+        if self._thread is not None:
+            self._thread.kill()
+
+    def _consume_forever(self):
+        failures = 0
+        while self._running:
+            try:
+                self._consume()
+                failures = 0
+            except Exception as exc:  # the broker is away; its unacked messages come back
+                failures += 1
+                delay = min(10.0, 0.2 * 2 ** failures)
+                log.warning("%s: %s; consuming again in %.1f s", self.queue.name, exc, delay)
+                eventlet.sleep(delay)
+
+    def _consume(self):
+        pending = []
+        with Connection(self.amqp_uri, heartbeat=self.heartbeat) as connection:
+            channel = connection.channel()
+            for exchange in {b.exchange.name: b.exchange for b in self.queue.bindings}.values():
+                exchange(channel).declare()
+            queue = self.queue(channel)
+            queue.declare()
+            with Consumer(channel, [queue], callbacks=[lambda body, message: pending.append(
+                    message)], accept=["json"], prefetch_count=self.batch_size):
+                while self._running:
+                    if not self._wait(connection, 1.0):
+                        connection.heartbeat_check()
+                        continue
+                    deadline = time.monotonic() + self.gather_seconds
+                    while len(pending) < self.batch_size:
+                        left = deadline - time.monotonic()
+                        if left <= 0 or not self._wait(connection, left):
+                            break
+                    batch, pending[:] = list(pending), []
+                    self._handle(batch)
+
+    @staticmethod
+    def _wait(connection, seconds):
+        """Take the next delivery (or heartbeat); False if none came within `seconds`."""
+        try:
+            connection.drain_events(timeout=seconds)
+            return True
+        except socket.timeout:
+            return False
+
+    def _handle(self, messages):
+        done = Event()
+
+        def handle_result(worker_ctx, result, exc_info):
+            done.send(exc_info)
+            return result, exc_info
+
+        self.container.spawn_worker(self, ([message.payload for message in messages],), {},
+                                    handle_result=handle_result)
+        failure = done.wait()
+        if failure is None:
+            for message in messages:
+                message.ack()
+            return
+        # The inbox could not record them (the database is away): back to the queue.
+        log.warning("%s: %d events go back to the queue: %r", self.queue.name, len(messages),
+                    failure[1])
+        for message in messages:
+            message.requeue()
+
+
+batched_event_handler = BatchedEventHandler.decorator

@@ -611,7 +611,7 @@ def test_a_reminder_falls_back_to_our_copy_when_booking_does_not_answer(session)
     operations.record_due_reminders(session, SETTINGS, NOW + timedelta(minutes=2),
                                     ask_booking=booking_away)
     reminder = rows(session, template="reminder")[0]
-    assert "Остаток к оплате в студии: 3\u00a0150,00\u00a0₽" in reminder.text
+    assert "Остаток к оплате: 3\u00a0150,00\u00a0₽" in reminder.text
 
 
 # --- the hold ------------------------------------------------------------------------------------
@@ -633,7 +633,8 @@ def test_a_hold_is_told_with_the_amount_the_pay_by_time_and_the_page(session):
     assert text_.startswith("Бронь ждёт оплаты до 12:15: «Белый зал»")   # Moscow time
     assert "предоплату 1\u00a0350,00\u00a0₽ до 12:15 (20.11.2026)" in text_
     assert f"https://studio.example/b/{payload['booking_id']}" in text_
-    english = render("booking_held", {**payload, "booking_url": "https://studio.example/b/1"},
+    english = render("booking_held", {**payload, "booking_url": "https://studio.example/b/1",
+                                      "pay_url": "https://studio.example/b/1&do=pay"},
                      "en", "Europe/Moscow")
     assert english.startswith("Your booking awaits payment until 12:15: Белый зал")
     assert "prepayment of 1,350.00\u00a0RUB by 12:15 (20 Nov 2026)" in english

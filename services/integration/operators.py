@@ -8,6 +8,7 @@ after it is done.
 """
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -254,7 +255,8 @@ def list_audit(session, filters):
     if "operator" in filters:
         query = query.where(AuditRow.operator == filters["operator"])
     if filters.get("cursor"):
-        if not filters["cursor"].isdigit():
+        # ASCII digits only ("²".isdigit() is true), and few enough for a bigint
+        if not re.fullmatch(r"[0-9]{1,18}", filters["cursor"]):
             raise InvalidRequest("The cursor is not one this API gave out.",
                                  {"cursor": ["unknown cursor"]})
         query = query.where(AuditRow.id < int(filters["cursor"]))

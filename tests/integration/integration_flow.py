@@ -244,7 +244,7 @@ def plant_dead_event(integration_db_uri, note="planted by a test"):
         with engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO inbox (event_id, handler, type, source, envelope, status, "
-                "attempts, last_error) VALUES (:e, 'booking_created', 'booking.created', "
+                "attempts, last_error) VALUES (:e, 'log_events', 'booking.created', "
                 "'booking', CAST(:env AS jsonb), 'dead', 8, :err)"),
                 {"e": envelope["event_id"], "env": json.dumps(envelope),
                  "err": f"RuntimeError: {note}"})

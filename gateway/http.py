@@ -211,6 +211,20 @@ def _with_retry_advice(exc, request):
     return type(exc)(f"{exc.message}. {advice}", {**exc.details, "retry_safe": safe})
 
 
+def _nul_fields(value, path=""):
+    """Where the strings holding U+0000 are: PostgreSQL's text cannot store that character."""
+    if isinstance(value, str):
+        return [path or "_"] if "\x00" in value else []
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    return [found for key, item in items
+            for found in _nul_fields(item, f"{path}.{key}" if path else str(key))]
+
+
 def _validated(schema_cls, data):
+    nul = _nul_fields(data)
+    if nul:
+        raise ValidationError({field: ["The NUL character (U+0000) is not allowed."]
+                               for field in nul})
     schema = contract_schema(schema_cls)
     return schema.dump(schema.load(data))

@@ -98,3 +98,13 @@ def test_the_openapi_document_states_the_limits(api):
     assert "between 2000-01-01 and 2100-12-31" in start_date["description"]
     hall_id = next(p for p in availability if p["name"] == "hall_id")
     assert hall_id["schema"]["maximum"] == 2**31 - 1
+
+
+def test_a_nul_character_in_any_field_is_422_and_changes_nothing(api, hall):
+    answer = api.request("PATCH", f"/api/admin/halls/{hall['id']}", admin=True,
+                         json={"description": "ok\u0000then"})
+    assert answer.status_code == 422, answer.text
+    assert "description" in answer.json()["details"]
+    [listed] = [h for h in api.get("/api/admin/halls", admin=True).json()
+                if h["id"] == hall["id"]]
+    assert listed["description"] == "for tests"

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from bench import cpu
-from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_LIMITS, System, free_port, rabbitmqctl
 from services.common.config import db_uri, load_config
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade
 
@@ -88,7 +88,7 @@ def isolated_system(name):
         "DB_PREFIX": f"studio_{run}", "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{run}",
         "WEB_SERVER_ADDRESS": address, "PUBLIC_URL": f"http://{address}",
         "ADMIN_TOKEN": ADMIN_TOKEN, "PAYMENT_ENV": "mock", "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_KEY_PREFIX": f"studio_{run}", **LOAD_TEST_RATE_LIMITS,
+        "RATE_LIMIT_KEY_PREFIX": f"studio_{run}", **LOAD_TEST_LIMITS,
         # PostgreSQL's connections are shared with everyone's tests: 5 per service is plenty
         # on two cores, and a run that takes more gets "too many clients"
         "DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0",

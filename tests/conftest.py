@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import requests
 
-from scripts.system import LOAD_TEST_RATE_LIMITS, System, free_port, rabbitmqctl
+from scripts.system import LOAD_TEST_LIMITS, System, free_port, rabbitmqctl
 
 RUN_ID = f"t{os.getpid()}"
 VHOST = f"studio_test_{RUN_ID}"
@@ -24,14 +24,11 @@ TEST_ENV = {
     "LOG_LEVEL": "INFO",
     # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
     # tested with their own rules (tests/service/test_booking_holds.py).
-    "MAX_HOLDS_PER_PHONE": "0",
-    "MAX_HOLDS_PER_EMAIL": "0",
-    "MAX_HOLDS_PER_IP": "0",
     # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
     "DB_POOL_SIZE": "1",
     "DB_MAX_OVERFLOW": "5",
     "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
-    **LOAD_TEST_RATE_LIMITS,
+    **LOAD_TEST_LIMITS,
     "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
     # local receivers stand in for the studio's CRM
     "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",

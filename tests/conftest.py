@@ -22,12 +22,12 @@ TEST_ENV = {
     "PAYMENT_ENV": "mock",
     "INBOX_BACKOFF_BASE": "0.2",
     "LOG_LEVEL": "INFO",
-    # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
-    # tested with their own rules (tests/service/test_booking_holds.py).
     # the suite runs beside a `make run` on a stock PostgreSQL (max_connections 100)
     "DB_POOL_SIZE": "1",
     "DB_MAX_OVERFLOW": "5",
     "RATE_LIMIT_KEY_PREFIX": f"studio_test_{RUN_ID}",   # Redis is shared: keys of this run only
+    # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
+    # tested with their own rules (tests/service/test_booking_holds.py).
     **LOAD_TEST_LIMITS,
     "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
     # local receivers stand in for the studio's CRM

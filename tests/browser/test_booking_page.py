@@ -125,8 +125,11 @@ def test_a_declined_card_leaves_the_booking_unpaid_on_a_phone_with_the_keyboard(
     expect(page.locator("#calendar-title")).to_be_focused()
     page.focus("#next-week")
     page.keyboard.press("Enter")
-    # one day at a time on a phone: its tab, then the slots, all by keyboard
-    page.locator(".day-tabs button").nth(2).focus()
+    # one day at a time on a phone: its tab, then the slots, all by keyboard; the tab of the
+    # week asked for, not of the one still shown while it loads
+    wednesday = page.locator(".day-tabs button").nth(2)
+    expect(wednesday).to_contain_text(re.compile(rf"\b{day.day}\b"))
+    wednesday.focus()
     page.keyboard.press("Enter")
     page.focus(slot(day, "10:00"))
     page.keyboard.press("Enter")

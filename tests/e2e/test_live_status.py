@@ -180,9 +180,13 @@ def test_idle_streams_get_heartbeats(api, new_booking, streams, second_gateway):
     booking = new_booking()
     stream = streams(second_gateway, booking["id"], headers=bearer(booking))
     stream.wait_for("state", timeout=5)
-    started = time.monotonic()
-    assert stream.next(timeout=5) == {"comment": "heartbeat"}
-    assert stream.next(timeout=5) == {"comment": "heartbeat"}
+    started, heartbeats = time.monotonic(), 0
+    while heartbeats < 2:
+        frame = stream.next(timeout=5)
+        if frame == {"comment": "heartbeat"}:
+            heartbeats += 1
+        else:  # the booking's own booking.created may still arrive after its state
+            assert frame["data"]["type"] == "booking.created", frame
     assert time.monotonic() - started < 3
 
 

@@ -42,10 +42,11 @@ test: deps lint infra tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The pure logic, the contracts and the gateway in-process: no RabbitMQ, no PostgreSQL.
-# The plugins only the system tests use are not loaded (3 s of the start-up).
+# The plugins only the system tests use are not loaded (3 s of the start-up), and the property
+# tests draw a fifth of their examples (tests/properties.py); `make test` draws them all.
 UNIT_SKIPPED_PLUGINS := -p no:schemathesis -p no:playwright -p no:anyio -p no:nameko_sqlalchemy
 test-unit: deps
-	$(PY) -m pytest tests/unit -q $(UNIT_SKIPPED_PLUGINS) $(PYTEST_ARGS)
+	PROPERTY_EXAMPLES=quick $(PY) -m pytest tests/unit -q $(UNIT_SKIPPED_PLUGINS) $(PYTEST_ARGS)
 
 ## ruff (pinned in requirements.txt, rules in ruff.toml).
 lint: deps

@@ -9,7 +9,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from services.booking.domain import (
@@ -26,14 +26,15 @@ from services.booking.domain import (
     price_slots,
     quote,
 )
+from tests.properties import property_settings
 
 FIXED_OFFSET_ZONES = ("Europe/Moscow", "Asia/Kolkata")
 DST_ZONES = ("Europe/Berlin", "America/New_York")
 DST_CHANGE_DAYS = (date(2025, 3, 9), date(2025, 3, 30), date(2025, 10, 26), date(2025, 11, 2))
 
 UTC = ZoneInfo("UTC")
-PROPERTY = settings(max_examples=120, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY = property_settings(
+    120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def clock(minute_of_day):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts import payments as contract
@@ -12,10 +12,11 @@ from contracts.errors.payments import BookingNotPayable, PaymentNotRefundable, R
 from services.payments import domain
 from services.payments.domain import (AMOUNT_MISMATCH, CANCELED, FAILED, PARTIALLY_REFUNDED,
                                       PENDING, REFUNDED, SUCCEEDED)
+from tests.properties import property_settings
 
 EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 NOW = EARLIER + timedelta(minutes=5)
-PROPERTY = settings(max_examples=200, deadline=None)
+PROPERTY = property_settings(200)
 
 
 @dataclass(frozen=True)

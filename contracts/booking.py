@@ -131,6 +131,23 @@ class CancelBookingSchema(Schema):
                            metadata={"description": "why (an operator's cancellation)"})
 
 
+class RescheduleBookingSchema(Schema):
+    hall_id = fields.Integer(strict=True, validate=ROW_ID, metadata={
+        "description": "the hall to move to; default: the booking's own"})
+    start = Moment(required=True, metadata={
+        "description": "ISO-8601; a time without offset is the studio's local time"})
+    end = Moment(required=True)
+    keep_price = fields.Boolean(load_default=False, metadata={
+        "description": "an operator's choice: the old price stays whatever the new time costs"})
+    reason = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=500))
+
+
+class RescheduledBookingSchema(BookingSchema):
+    refund_due = fields.Integer(metadata={
+        "description": "kopecks paid beyond the new price, refunded to the customer"})
+
+
 class ConfirmBookingSchema(Schema):
     amount = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
         "description": "kopecks received; default: everything still due"})
@@ -156,6 +173,25 @@ class BookingEventPayloadSchema(Schema):
     hold_expires_at = fields.String(allow_none=True)
     revision = fields.Integer(metadata={
         "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
+
+
+class PreviousTimeSchema(Schema):
+    hall_id = fields.Integer(required=True)
+    hall_name = fields.String(required=True)
+    start = fields.String(required=True)
+    end = fields.String(required=True)
+    price_total = fields.Integer(required=True)
+
+
+class BookingRescheduledPayloadSchema(BookingEventPayloadSchema):
+    """Payload of booking.rescheduled (version 1): the booking as it is now, and where it was."""
+    previous = fields.Nested(PreviousTimeSchema, required=True, metadata={
+        "description": "the hall, times and price before the move"})
+    refund_due = fields.Integer(required=True, metadata={
+        "description": "kopecks paid beyond the new price: they go back to the customer"})
+    rescheduled_by = fields.String(required=True, validate=validate.OneOf(("customer",
+                                                                           "operator")))
+    reason = fields.String(allow_none=True)
 
 
 class HallFeedTokenSchema(Schema):

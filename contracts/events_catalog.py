@@ -6,7 +6,7 @@ consumes every event listed here (a test holds it to that).
 """
 from dataclasses import dataclass
 
-from contracts.booking import BookingEventPayloadSchema
+from contracts.booking import BookingEventPayloadSchema, BookingRescheduledPayloadSchema
 from contracts.notifications import NotificationEventPayloadSchema
 from contracts.payments import PaymentEventPayloadSchema
 from contracts.webhooks import WebhookEndpointDisabledPayloadSchema
@@ -51,6 +51,10 @@ CATALOG = (
     _booking("payment_recorded", "A further payment (the remainder) of a confirmed booking."),
     _booking("cancelled", "The customer or an operator cancelled; refund_due (kopecks) is what "
                           "goes back under the cancellation policy."),
+    EventType("booking.rescheduled", "booking", 1, BookingRescheduledPayloadSchema,
+              "The booking moved to another time or hall (`previous` says where it was); the "
+              "price was quoted again: more leaves more due, and refund_due (kopecks paid "
+              "beyond the new price) goes back to the customer."),
     _booking("expired", "An unpaid hold ran out; the slot is free again."),
     _booking("completed", "A confirmed booking's session has ended."),
     _payment("succeeded", "The provider confirmed the money; the booking will be confirmed "

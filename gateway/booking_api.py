@@ -1,9 +1,10 @@
 """Halls, the calendar and bookings over HTTP: each endpoint authorizes, validates, makes one
 RPC to `booking` and answers."""
 from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
-                               BookingListQuerySchema, CancelBookingSchema, BookingListSchema, BookingSchema,
-                               ConfirmBookingSchema, CreateBookingSchema, CreatedBookingSchema,
-                               HallSchema, QuoteQuerySchema, QuoteSchema)
+                               BookingListQuerySchema, BookingListSchema, BookingSchema,
+                               CancelBookingSchema, ConfirmBookingSchema, CreateBookingSchema,
+                               CreatedBookingSchema, HallSchema, QuoteQuerySchema, QuoteSchema,
+                               RescheduleBookingSchema, RescheduledBookingSchema)
 from gateway.client_ip import client_ip
 from gateway.http import api
 
@@ -58,6 +59,20 @@ class BookingApi:
         return self.booking.cancel_booking(
             booking_id, by="operator" if caller.is_admin else "customer",
             access_token=caller.booking_token, reason=body.get("reason"))
+
+    @api("POST", "/api/bookings/<booking_id>/reschedule", tag=TAG, auth="booking",
+         body=RescheduleBookingSchema, response=RescheduledBookingSchema,
+         errors=[404, 409, 429], idempotency_key=True, rate_limit="bookings_create",
+         summary="Move a booking to another free time or hall; the price is quoted again "
+                 "(refund_due: paid beyond the new price, refunded). A customer may move it "
+                 "up to the free-refund deadline and BOOKING.max_reschedules times, an "
+                 "operator at any time (keep_price keeps the old price). An Idempotency-Key "
+                 "header makes a repeat answer the first move")
+    def reschedule_booking(self, request, booking_id, caller, body):
+        return self.booking.reschedule_booking(
+            booking_id, **body, by="operator" if caller.is_admin else "customer",
+            access_token=caller.booking_token,
+            request_id=request.headers.get("Idempotency-Key"))
 
     @api("POST", "/api/bookings/<booking_id>/confirm", tag=TAG, auth="admin",
          body=ConfirmBookingSchema, optional_body=True, response=BookingSchema,

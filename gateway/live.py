@@ -32,6 +32,7 @@ LIVE_EVENTS = (
     ("booking", "booking.confirmed"),
     ("booking", "booking.payment_recorded"),
     ("booking", "booking.cancelled"),
+    ("booking", "booking.rescheduled"),
     ("booking", "booking.expired"),
     ("payments", "payment.succeeded"),
     ("payments", "payment.failed"),

@@ -14,6 +14,8 @@ __all__ = [
     "HallNotFound",
     "IdempotencyKeyReused",
     "InvalidTransition",
+    "RescheduleLimitReached",
+    "RescheduleTooLate",
     "SlotTaken",
     "TooManyHolds",
 ]
@@ -48,6 +50,19 @@ class BookingRuleViolation(InvalidRequest):
 class BookingCancelled(InvalidTransition):
     """The booking was cancelled: it takes no move but reading it (a payment that arrives
     for it is refunded). Answered as any invalid transition."""
+
+
+class RescheduleTooLate(Conflict):
+    """A customer may move a booking only up to the free-refund deadline; details: {deadline}.
+    An operator may move it later."""
+
+    code = "reschedule_too_late"
+
+
+class RescheduleLimitReached(Conflict):
+    """The booking was moved as many times as a customer may; details: {limit}."""
+
+    code = "reschedule_limit_reached"
 
 
 class TooManyHolds(LimitReached):

@@ -896,7 +896,8 @@
       refreshTimer = setTimeout(() => { if (!dialog.open) show(); }, 250);
     };
     for (const type of ["booking.created", "booking.confirmed", "booking.payment_recorded",
-                        "booking.cancelled", "booking.expired", "payment.succeeded",
+                        "booking.cancelled", "booking.rescheduled", "booking.expired",
+                        "payment.succeeded",
                         "payment.failed", "payment.refunded"]) {
       source.addEventListener(type, onEvent);
     }

@@ -63,6 +63,9 @@
       paymentFailed: "Оплата не прошла: банк отклонил карту. Бронь не оплачена — попробуйте ещё раз.",
       paymentSucceeded: "Оплата получена — подтверждаем бронь…",
       addToCalendar: "Добавить в календарь",
+      move: "Перенести", moveDate: "Дата", moveFrom: "С", moveTo: "До", moveSubmit: "Перенести бронь",
+      movePolicy: "Перенести можно до {hours} ч до начала; цена пересчитается по новому времени.",
+      moved: "Бронь перенесена на {when}.", movedRefund: "Бронь перенесена на {when}. Вернём разницу: {amount}.",
       liveOn: "Статус обновляется сам", liveOff: "Нет связи, переподключаемся…",
       noToken: "Нет ключа к этой брони в этом браузере. Откройте ссылку из письма или сообщения.",
       notFound: "Такой брони нет.", bookAnother: "Забронировать ещё",
@@ -112,6 +115,9 @@
       paymentFailed: "The payment failed: the bank declined the card. The booking is not paid; please try again.",
       paymentSucceeded: "Payment received: confirming the booking…",
       addToCalendar: "Add to calendar",
+      move: "Move", moveDate: "Date", moveFrom: "From", moveTo: "To", moveSubmit: "Move the booking",
+      movePolicy: "You can move it up to {hours} h before the start; the price follows the new time.",
+      moved: "The booking moved to {when}.", movedRefund: "The booking moved to {when}. The difference, {amount}, will be refunded.",
       liveOn: "The status updates by itself", liveOff: "Connection lost, reconnecting…",
       noToken: "This browser has no key to this booking. Open the link from your e-mail or message.",
       notFound: "There is no such booking.", bookAnother: "Book another time",
@@ -621,7 +627,7 @@
   // "/b/<id>": my booking, live
   // =========================================================================================
   const mine = { booking: null, token: null, problem: "", events: [], live: false,
-    confirmingCancel: false, busy: false, source: null, retryDelay: 1000, lastEventId: null };
+    confirmingCancel: false, moving: null, busy: false, source: null, retryDelay: 1000, lastEventId: null };
 
   async function startMyBooking() {
     mine.token = tokenFor(cfg.bookingId);
@@ -678,13 +684,18 @@
       renderMine();
       lastPaymentOutcome();
     });
-    for (const type of ["booking.confirmed", "booking.payment_recorded", "booking.cancelled", "booking.expired"]) {
+    for (const type of ["booking.confirmed", "booking.payment_recorded", "booking.cancelled",
+                        "booking.rescheduled", "booking.expired"]) {
       source.addEventListener(type, (event) => {
         const payload = JSON.parse(event.data).payload;
         Object.assign(mine.booking, {
           status: payload.status, amount_paid: payload.amount_paid, price_total: payload.price_total,
           remaining_due: payload.price_total - payload.amount_paid,
-          refund_due: payload.refund_due === undefined ? mine.booking.refund_due : payload.refund_due });
+          hall_id: payload.hall_id, hall_name: payload.hall_name, start: payload.start, end: payload.end,
+          prepayment_amount: payload.prepayment_amount, hold_expires_at: payload.hold_expires_at,
+          // a move's refund_due is what the move gave back, not a cancellation's refund
+          refund_due: payload.refund_due === undefined || type === "booking.rescheduled"
+            ? mine.booking.refund_due : payload.refund_due });
         if (type !== "booking.payment_recorded") mine.events = mine.events.filter((e) => e.key !== "paymentSucceeded");
         renderMine();
       });
@@ -767,6 +778,53 @@
     if (heading) heading.focus();
   }
 
+  function canMove(b) {
+    const hoursLeft = (Date.parse(b.start) - Date.now()) / 3600000;
+    return (b.status === "confirmed" || b.status === "pending_payment") && hoursLeft >= cfg.fullRefundHours;
+  }
+
+  async function moveBooking(event) {
+    event.preventDefault();
+    const draft = mine.moving;
+    const body = { start: `${draft.date}T${draft.start}`, end: `${draft.date}T${draft.end}` };
+    // the same key for a retry of the same move (after a lost answer), a new one otherwise
+    if (!draft.key || draft.keyFor !== JSON.stringify(body)) {
+      draft.key = newKey();
+      draft.keyFor = JSON.stringify(body);
+    }
+    mine.busy = true;
+    renderMine();
+    const { status, data } = await call("POST", `/api/bookings/${cfg.bookingId}/reschedule`,
+      { token: mine.token, json: body, headers: { "Idempotency-Key": draft.key } });
+    mine.busy = false;
+    if (status === 200) {
+      mine.booking = data;
+      mine.moving = null;
+      mine.problem = "";
+      const when = `${dateLabel(dayOf(data.start), true)}, ${clock(data.start)}–${clock(data.end)}`;
+      note(data.refund_due > 0 ? "movedRefund" : "moved",
+        { when, amount: money(data.refund_due, data.currency) });
+    } else {
+      mine.problem = apiReason(data) || t("network");
+    }
+    renderMine();
+  }
+
+  function moveForm(b) {
+    const draft = mine.moving;
+    const field = (name, label, attrs) => el("label", {}, label, el("input", Object.assign({
+      id: "move-" + name, name, required: true, value: draft[name],
+      oninput: (event) => { draft[name] = event.target.value; } }, attrs)));
+    return el("form", { id: "move-form", class: "confirm", onsubmit: moveBooking },
+      el("p", { class: "muted" }, t("movePolicy", { hours: cfg.fullRefundHours })),
+      field("date", t("moveDate"), { type: "date", min: studioToday() }),
+      field("start", t("moveFrom"), { type: "time", step: 60 * cfg.slotMinutes }),
+      field("end", t("moveTo"), { type: "time", step: 60 * cfg.slotMinutes }),
+      el("button", { type: "submit", class: "primary", id: "move-yes", disabled: mine.busy }, t("moveSubmit")),
+      el("button", { type: "button", class: "secondary", id: "move-no",
+        onclick: () => { mine.moving = null; renderMine(); } }, t("noKeep")));
+  }
+
   async function downloadCalendar() {
     const response = await fetch(`/api/bookings/${cfg.bookingId}/calendar.ics`, {
       headers: { Authorization: "Bearer " + mine.token } });
@@ -834,12 +892,22 @@
     if (b.status === "confirmed" || b.status === "pending_payment") {
       actions.append(el("button", { type: "button", class: "secondary", id: "calendar",
         onclick: downloadCalendar }, t("addToCalendar")));
+      if (canMove(b)) {
+        actions.append(el("button", { type: "button", class: "secondary", id: "move", disabled: mine.busy,
+          "aria-expanded": mine.moving ? "true" : "false",
+          onclick: () => {
+            mine.moving = { date: dayOf(b.start), start: clock(b.start), end: clock(b.end) };
+            renderMine();
+            document.getElementById("move-date").focus();
+          } }, t("move")));
+      }
       actions.append(el("button", { type: "button", class: "danger", id: "cancel", disabled: mine.busy,
         "aria-expanded": mine.confirmingCancel ? "true" : "false",
         onclick: () => { mine.confirmingCancel = true; renderMine(); document.getElementById("cancel-yes").focus(); } },
         t("cancel")));
     }
     content.push(actions);
+    if (mine.moving && canMove(b)) content.push(moveForm(b));
     if (mine.confirmingCancel && (b.status === "confirmed" || b.status === "pending_payment")) {
       const refund = refundIfCancelledNow();
       const question = b.amount_paid === 0 ? t("cancelNothingPaid")

@@ -16,7 +16,8 @@ from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, HallInactive,
-                                      InvalidTransition, TooManyHolds)
+                                      InvalidTransition, RescheduleLimitReached,
+                                      RescheduleTooLate, TooManyHolds)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -238,6 +239,7 @@ _RULE_MINIMUMS = {
     "max_holds_per_email": 0,
     "max_holds_per_ip": 0,
     "idempotency_key_hours": 1,
+    "max_reschedules": 0,
 }
 
 
@@ -260,6 +262,7 @@ class Rules:
     max_holds_per_email: int = 3
     max_holds_per_ip: int = 10
     idempotency_key_hours: int = 24   # a request id answers its repeats this long
+    max_reschedules: int = 2          # moves a customer may make of one booking (0: none)
     opening_hours: OpeningHours = DEFAULT_OPENING_HOURS
     currency: str = "RUB"
 
@@ -711,6 +714,7 @@ class Booking:
     # payment id -> kopecks it paid beyond the price (two payments paid side by side); kept
     # out of amount_paid, to be refunded
     overpaid: dict = field(default_factory=dict)
+    reschedules: int = 0    # how many times it was moved (customers have a limit)
 
     def __post_init__(self):
         _require_aware(self.start, "start")
@@ -819,6 +823,57 @@ class Booking:
             raise self._refuse("cancel", "only a pending or confirmed booking can be cancelled")
         self.status = BookingStatus.CANCELLED
         return Transition(self.status, "booking.cancelled", refund_due)
+
+    def reschedule(self, hall: Hall, rules: Rules, start: datetime, end: datetime,
+                   now: datetime, *, by: str, keep_price: bool = False) -> Transition:
+        """Move a pending or confirmed booking to [start, end) of `hall` (the same or another),
+        under the rules a new booking meets. The price is quoted again (an operator may keep
+        the old one): more leaves more due; less refunds what was paid beyond it, which the
+        transition carries as refund_due. A customer may move a booking up to the free-refund
+        deadline (`full_refund_hours` before the start) and `max_reschedules` times; an
+        operator at any time. A hold keeps its expiry (never after the new start): moving
+        does not extend it. Whether the new time is free is the database's to say."""
+        if by not in CANCELLERS:
+            raise ValueError(f"by must be one of {CANCELLERS}, got {by!r}")
+        _require_aware(now, "now")
+        if self.status not in BookingStatus.ACTIVE:
+            raise self._refuse("move", "only a pending or confirmed booking can be moved")
+        if self.is_hold_expired(now):
+            raise self._refuse("move", "its hold has run out")
+        details = {"booking_id": str(self.id)}
+        if by == "customer":
+            if keep_price:
+                raise BookingRuleViolation("Only an operator can keep the old price.",
+                                           {"keep_price": ["an operator's choice"]})
+            deadline = _utc(self.start) - timedelta(hours=rules.full_refund_hours)
+            if _utc(now) > deadline:
+                raise RescheduleTooLate(
+                    f"A booking can be moved up to {rules.full_refund_hours} h before it "
+                    "starts; ask the studio.",
+                    {**details, "deadline": deadline.astimezone(self.start.tzinfo).isoformat()})
+            if self.reschedules >= rules.max_reschedules:
+                raise RescheduleLimitReached(
+                    f"This booking was moved {self.reschedules} times, the most allowed; "
+                    "ask the studio.", {**details, "limit": rules.max_reschedules})
+        if hall.id == self.hall_id and _utc(start) == _utc(self.start) \
+                and _utc(end) == _utc(self.end):
+            raise BookingRuleViolation("The booking is at this time already.",
+                                       {"start": ["choose another time or hall"]})
+        check_booking_request(hall, rules, start, end, now)
+        if not keep_price:
+            price = quote(hall, rules, start, end)
+            if price.currency != self.currency:
+                raise BookingRuleViolation("That hall charges in another currency.",
+                                           {"hall_id": [f"charges in {price.currency}"]})
+            self.price_total, self.prepayment_amount = price.price_total, price.prepayment_amount
+        refund_due = max(0, self.amount_paid - self.price_total)
+        self.amount_paid -= refund_due
+        tz = rules.tz
+        self.hall_id, self.start, self.end = hall.id, start.astimezone(tz), end.astimezone(tz)
+        if self.hold_expires_at is not None:
+            self.hold_expires_at = min(_utc(self.hold_expires_at), _utc(start)).astimezone(tz)
+        self.reschedules += 1
+        return Transition(self.status, "booking.rescheduled", refund_due)
 
     def expire(self, now: datetime) -> Transition:
         """Release the slot of an unpaid booking whose hold has run out."""

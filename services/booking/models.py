@@ -53,6 +53,7 @@ class BookingRow(Base):
     cancelled_by = Column(Text)
     # Counts the booking's changes: calendars read it as the event's SEQUENCE.
     revision = Column(Integer, nullable=False, server_default="0")
+    reschedules = Column(Integer, nullable=False, server_default="0")   # times it was moved
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
 

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from sqlalchemy import func
 
-from contracts.booking import BookingListQuerySchema, ConfirmBookingSchema, CreateBookingSchema
+from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
+                               CreateBookingSchema, RescheduleBookingSchema)
 from contracts.errors.base import AccessDenied, IdempotencyKeyReused, InvalidRequest
 from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
@@ -386,6 +387,44 @@ def cancel_booking(session, rules, booking_id, by, now, access_token=None, reaso
     session.flush()
     view = booking_view(row, _hall_name(session, row.hall_id), rules.tz)
     _record(session, transition.event, view)
+    return view
+
+
+def reschedule_booking(session, rules, booking_id, data, by, now, access_token=None,
+                       request_id=None, link_secret=None):
+    """Move a booking to another time or hall (Booking.reschedule says who may, when and at
+    what price) in one transaction: the new range is taken and the old one released by one
+    UPDATE under the exclusion constraint (SlotTaken: nothing changed). Run-out holds in the
+    way are expired first, as a new booking does. Emits booking.rescheduled with the previous
+    time and refund_due. With a request_id a repeat answers the first move and moves nothing."""
+    if by not in ("customer", "operator"):
+        raise BookingRuleViolation("Unknown mover.", {"by": ["customer or operator"]})
+    request = {"booking_id": str(booking_id), "by": by, **data}
+    data = load(RescheduleBookingSchema, data)
+    row = store.load_booking_row(session, booking_id, for_update=True)
+    check_access(row, access_token, link_secret)
+    if request_id is not None:
+        claim = claim_request(session, rules, "reschedule_booking", request_id, request, now)
+        if not claim.first:
+            return claim.result["answer"]
+    old_hall = store.load_hall(session, row.hall_id)
+    hall = store.load_hall(session, data.get("hall_id", row.hall_id))
+    tz = rules.tz
+    previous = {"hall_id": row.hall_id, "hall_name": old_hall.name,
+                "start": iso(row.start_at, tz), "end": iso(row.end_at, tz),
+                "price_total": row.price_total}
+    booking = store.booking_from_row(row)
+    transition = booking.reschedule(hall, rules, _aware(data["start"], rules),
+                                    _aware(data["end"], rules), now, by=by,
+                                    keep_price=data["keep_price"])
+    expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
+    store.move_booking(session, row, booking, hall)
+    view = {**booking_view(row, hall.name, tz), "refund_due": transition.refund_due}
+    record_event(session, SOURCE, transition.event, {
+        **event_payload(view), "previous": previous, "rescheduled_by": by,
+        "reason": data.get("reason")})
+    if request_id is not None:
+        store.remember_result(session, "reschedule_booking", claim.key_hash, {"answer": view})
     return view
 
 

@@ -167,6 +167,23 @@ class BookingService(Pingable):
                                              access_token, reason, self.link_secret)
 
     @rpc
+    def reschedule_booking(self, booking_id, start, end, hall_id=None, by="operator",
+                           access_token=None, keep_price=False, reason=None,
+                           request_id=None):
+        """Move a pending or confirmed booking to [start, end) of hall_id (default: its own);
+        the price is quoted again unless an operator keeps it (keep_price). by="customer"
+        (needs access_token) may move up to the free-refund deadline, BOOKING.max_reschedules
+        times. Raises SlotTaken (nothing changed), BookingRuleViolation, RescheduleTooLate,
+        RescheduleLimitReached, InvalidTransition. Emits booking.rescheduled (refund_due: paid
+        beyond the new price, refunded by integration). Idempotent per request_id."""
+        data = given(hall_id=hall_id, start=start, end=end, keep_price=keep_price,
+                     reason=reason)
+        with self.db.get_session() as session:
+            return operations.reschedule_booking(session, self.rules, booking_id, data, by,
+                                                 now(), access_token, request_id,
+                                                 self.link_secret)
+
+    @rpc
     def list_hall_details(self):
         """Every hall, inactive ones too, with its buffer, opening hours and whole tariff
         (the halls editor)."""

@@ -101,7 +101,7 @@ def booking_from_row(row):
                    prepayment_amount=row.prepayment_amount, amount_paid=row.amount_paid,
                    currency=row.currency, hold_expires_at=row.hold_expires_at,
                    payment_ids=row.payment_ids, customer=row.customer,
-                   overpaid=row.overpaid)
+                   overpaid=row.overpaid, reschedules=row.reschedules)
 
 
 _INSERT_BOOKING = text(
@@ -179,6 +179,20 @@ def apply_booking(row, booking, **extra):
     row.revision = BookingRow.revision + 1
     for name, value in extra.items():
         setattr(row, name, value)
+
+
+def move_booking(session, row, booking, hall):
+    """Write a moved booking onto its row: the UPDATE releases the old range and takes the
+    new one under the exclusion constraint (SlotTaken, and the transaction is over, if the
+    new time is not free)."""
+    apply_booking(row, booking, hall_id=booking.hall_id, start_at=booking.start,
+                  end_at=booking.end,
+                  busy=DateTimeTZRange(*busy_range(booking.start, booking.end,
+                                                   hall.buffer_minutes)),
+                  price_total=booking.price_total, prepayment_amount=booking.prepayment_amount,
+                  hold_expires_at=booking.hold_expires_at, reschedules=booking.reschedules)
+    with slot_taken_on_overlap(hall):
+        session.flush()
 
 
 def retake_slot(session, row, booking, hall):

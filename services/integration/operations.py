@@ -137,16 +137,27 @@ def _refund(event, payments, reaction, key, why, amount=None):
 
 
 def refund_cancelled_booking(session, event, payments):
-    """booking.cancelled with refund_due > 0: refund that across the booking's payments
-    (idempotent per request_id = this event's id)."""
-    cancelled = event["payload"]
-    refund_due = cancelled.get("refund_due") or 0
+    """booking.cancelled with refund_due > 0: refund that across the booking's payments."""
+    _refund_due(session, event, payments,
+                "Booking cancelled: the refund due under the cancellation policy.")
+
+
+def refund_rescheduled_booking(session, event, payments):
+    """booking.rescheduled with refund_due > 0 (moved to a cheaper time): refund the
+    difference across the booking's payments."""
+    _refund_due(session, event, payments, "Booking moved: the difference to the new price.")
+
+
+def _refund_due(session, event, payments, reason):
+    """Refund the event's refund_due (idempotent per request_id = this event's id, so a
+    redelivered event or a retry never refunds twice)."""
+    changed = event["payload"]
+    refund_due = changed.get("refund_due") or 0
     if refund_due <= 0:
         return log_event(session, event, "no refund due")
     try:
-        result = payments.refund_booking(cancelled["booking_id"], refund_due,
-                                         "Booking cancelled: the refund due under the "
-                                         "cancellation policy.", event["event_id"])
+        result = payments.refund_booking(changed["booking_id"], refund_due, reason,
+                                         event["event_id"])
     except Exception as exc:
         raise ReactionFailed(REFUND_BOOKING, f"refund of {refund_due} kopecks failed: "
                                              f"{describe(exc)}") from exc

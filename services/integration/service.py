@@ -102,6 +102,10 @@ class IntegrationService(Pingable, ReliableConsumer):
     def booking_cancelled(self, session, event):
         operations.refund_cancelled_booking(session, event, self.payments)
 
+    @on_event("booking", "booking.rescheduled")
+    def booking_rescheduled(self, session, event):
+        operations.refund_rescheduled_booking(session, event, self.payments)
+
     # --- events that are only logged ---
     @on_event_batches(*LOGGED_EVENTS)
     def log_events(self, session, events):

@@ -41,6 +41,7 @@ KEEP_FINISHED_BOOKINGS = timedelta(days=30)
 BOOKING_MESSAGES = {
     "booking.confirmed": ("booking_confirmed", "studio_booking_confirmed"),
     "booking.cancelled": ("booking_cancelled", "studio_booking_cancelled"),
+    "booking.rescheduled": ("booking_rescheduled", "studio_booking_rescheduled"),
     "booking.expired": ("booking_expired", "studio_booking_expired"),
 }
 PAYMENT_MESSAGES = {
@@ -57,7 +58,7 @@ STUDIO_ALERTS = {
 }
 # Customer messages that carry the booking for their calendar: an .ics in an e-mail, a link
 # in the text (templates read `calendar_url`).
-CALENDAR_TEMPLATES = ("booking_confirmed",)
+CALENDAR_TEMPLATES = ("booking_confirmed", "booking_rescheduled")
 # Where the studio's messages go when no studio contact is configured (development).
 STUDIO_IN_THE_LOG = (("log", "studio"),)
 
@@ -241,7 +242,8 @@ def remember_booking(session, event):
 
 
 def announce_booking_event(session, settings, event, now):
-    """booking.confirmed / cancelled / expired: the customer and the studio are told."""
+    """booking.confirmed / cancelled / rescheduled / expired: the customer and the studio are
+    told."""
     remember_booking(session, event)
     payload = event["payload"]
     # The event's time stamps the calendar file (its DTSTAMP) when the payload has none.

@@ -32,7 +32,8 @@ class NotificationsService(Pingable, ReliableConsumer):
     # only, so they come in batches. (booking.created only for the hold message; nothing
     # here subscribes just to keep a copy of a booking.)
     @on_event_batches(("booking", "booking.created"), ("booking", "booking.confirmed"),
-                      ("booking", "booking.cancelled"), ("booking", "booking.expired"))
+                      ("booking", "booking.cancelled"), ("booking", "booking.rescheduled"),
+                      ("booking", "booking.expired"))
     def record_booking_messages(self, session, events):
         operations.record_booking_messages(session, self.settings, events, now())
 

@@ -184,3 +184,43 @@ def test_two_customers_choose_the_same_time_and_the_second_is_told_it_was_just_t
     steps.shot("just-taken")
     # the browser itself logs the refused request (409); nothing else may be in the console
     assert steps.console_errors(expected=["status of 409"]) == []
+
+
+def test_a_customer_moves_a_paid_booking_to_a_dearer_day_and_sees_the_rest_due(
+        system, api, operator, hall, page, steps):
+    """My booking's page: Move, a new day and time, and the booking follows with its price."""
+    wednesday = next_wednesday()
+    saturday = wednesday + timedelta(days=3)
+    created = api.post("/api/bookings", json={
+        "hall_id": hall["id"], "start": f"{wednesday}T10:00", "end": f"{wednesday}T12:00",
+        "customer": {"name": "Вера", "phone": "+7 903 555-44-33"}})
+    assert created.status_code == 201, created.text
+    booking = created.json()
+    operator.booking.confirm_at_desk(booking["id"])       # 4 800 ₽ paid at the desk
+
+    steps.watch(page, "move")
+    page.goto(f"{system.base_url}/b/{booking['id']}#t={booking['access_token']}")
+    expect(page.locator("#status")).to_have_text("Подтверждена")
+    page.click("#move")
+    expect(page.locator("#move-form")).to_contain_text("цена пересчитается")
+    page.fill("#move-date", saturday.isoformat())
+    page.fill("#move-start", "10:00")
+    page.fill("#move-end", "12:00")
+    steps.shot("move-form")
+    page.click("#move-yes")
+    expect(page.locator("#note-moved")).to_contain_text("Бронь перенесена на")
+    expect(page.locator("#note-moved")).to_contain_text("10:00–12:00")
+    expect(page.locator("#due")).to_have_text(amount("2 400 ₽"))
+    expect(page.locator("#pay-rest")).to_have_text(amount("Оплатить остаток 2 400 ₽"))
+    steps.shot("moved")
+    after = api.get(f"/api/bookings/{booking['id']}", admin=True).json()
+    assert after["start"] == f"{saturday}T10:00:00+03:00" and after["price_total"] == 720000
+
+    # a time the rules refuse: the API's words, and the booking stays where it is
+    page.click("#move")
+    page.fill("#move-start", "21:00")
+    page.fill("#move-end", "23:00")
+    page.click("#move-yes")
+    expect(page.locator(".problem")).to_contain_text("closes")
+    assert api.get(f"/api/bookings/{booking['id']}", admin=True).json()["start"] == after["start"]
+    assert steps.console_errors(expected=["status of 422"]) == []

@@ -47,6 +47,10 @@
       confirmDeskQ: "Принять {amount} на кассе и подтвердить бронь?",
       cancelQ: "Отменить бронь? Отмена студией возвращает всё оплаченное: {amount}.",
       cancelled: "Бронь отменена. К возврату: {amount}.",
+      move: "Перенести", moveQ: "Перенести бронь? Цена пересчитается по новому времени, если не оставить прежнюю.",
+      moveDate: "Дата", moveStart: "Начало", moveEnd: "Конец",
+      priceLabel: "Цена", priceOptions: { "false": "по новому времени", "true": "оставить прежнюю" },
+      moved: "Бронь перенесена: {when}. Цена {price}, к возврату {refund}.",
       refundQ: "Вернуть клиенту часть платежа {id}?", refundLimit: "Менеджер возвращает не больше {amount} за раз.",
       resendQ: "Какое уведомление отправить клиенту?",
       done: "Готово.", refused: "Не получилось: {reason}",
@@ -107,6 +111,10 @@
       confirmDeskQ: "Take {amount} at the desk and confirm the booking?",
       cancelQ: "Cancel the booking? A studio's cancellation refunds everything paid: {amount}.",
       cancelled: "Booking cancelled. Refund due: {amount}.",
+      move: "Move", moveQ: "Move the booking? The price follows the new time unless you keep the old one.",
+      moveDate: "Date", moveStart: "Start", moveEnd: "End",
+      priceLabel: "Price", priceOptions: { "false": "for the new time", "true": "keep the old price" },
+      moved: "Booking moved: {when}. Price {price}, refund due {refund}.",
       refundQ: "Refund part of payment {id} to the customer?", refundLimit: "A manager refunds at most {amount} at once.",
       resendQ: "Which notification should the customer get?",
       done: "Done.", refused: "Refused: {reason}",
@@ -492,6 +500,8 @@
     const actions = el("div", { class: "actions" },
       active && canRole && booking.remaining_due > 0 ? el("button", { type: "button", class: "primary",
         id: "confirm-desk", text: t("confirmDesk"), onclick: () => confirmAtDesk(booking) }) : null,
+      active && canRole ? el("button", { type: "button", id: "move-booking", text: t("move"),
+        onclick: () => moveBooking(booking) }) : null,
       active && canRole ? el("button", { type: "button", class: "danger", id: "cancel-booking",
         text: t("cancel"), onclick: () => cancelBooking(booking) }) : null,
       canRole ? el("button", { type: "button", id: "resend", text: t("resend"),
@@ -573,6 +583,29 @@
       async (v) => {
         const answer = await call("DELETE", `/api/bookings/${booking.id}`, { body: { reason: v.reason || null } });
         if (answer.status === 200) answer.message = t("cancelled", { amount: money(answer.data.refund_due || 0) });
+        return answer;
+      });
+  }
+
+  async function moveBooking(booking) {
+    const halls = await must("/api/halls");
+    const own = halls.filter((h) => h.id === booking.hall_id);
+    ask(t("moveQ"), [
+      { name: "hall_id", label: t("hall"), options: own.concat(halls.filter((h) => h.id !== booking.hall_id))
+          .map((h) => [String(h.id), h.name]) },
+      { name: "date", label: t("moveDate"), type: "date", value: localDay(booking.start) },
+      { name: "start", label: t("moveStart"), type: "time", value: booking.start.slice(11, 16) },
+      { name: "end", label: t("moveEnd"), type: "time", value: booking.end.slice(11, 16) },
+      { name: "keep_price", label: t("priceLabel"), options: Object.entries(t("priceOptions")) },
+      { name: "reason", label: t("reason") }],
+      async (v) => {
+        const answer = await call("POST", `/api/bookings/${booking.id}/reschedule`, { body: {
+          hall_id: Number(v.hall_id), start: `${v.date}T${v.start}`, end: `${v.date}T${v.end}`,
+          keep_price: v.keep_price === "true", reason: v.reason || null } });
+        if (answer.status === 200) {
+          answer.message = t("moved", { when: when(answer.data), price: money(answer.data.price_total),
+                                        refund: money(answer.data.refund_due || 0) });
+        }
         return answer;
       });
   }

@@ -148,6 +148,28 @@ def test_an_action_the_api_refuses_shows_its_reason_in_words(dashboard, api, hal
     expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
 
 
+def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, api, hall,
+                                                                     rpc):
+    other = make_hall(rpc, hourly_price=480000)
+    booking = book(api, hall, "10:00", "11:00", "Лена Move")
+    dashboard.goto(f"/admin/#booking={booking['id']}")
+    dashboard.click("#move-booking")
+    dashboard.select_option("#f-hall_id", str(other["id"]))
+    dashboard.fill("#f-start", "13:00")
+    dashboard.fill("#f-end", "14:00")
+    dashboard.select_option("#f-keep_price", "true")
+    dashboard.fill("#f-reason", "the first hall is being painted")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#notice")).to_contain_text("13:00–14:00")
+    moved = api.get(f"/api/bookings/{booking['id']}", admin=True).json()
+    assert (moved["hall_id"], moved["start"]) == (other["id"], f"{DAY}T13:00:00+03:00")
+    assert moved["price_total"] == booking["price_total"]          # kept, not 4 800 ₽
+    trail = api.get("/api/admin/audit", params={"booking_id": booking["id"]}, admin=True)
+    [entry] = [e for e in trail.json()["items"] if e["action"] == "reschedule_booking"]
+    assert entry["details"]["reason"] == "the first hall is being painted"
+    assert entry["operator"].startswith("desk-") and entry["outcome"] == "ok"
+
+
 @pytest.fixture
 def owner_dashboard(chromium, system, request):
     context = chromium.new_context(viewport={"width": 1280, "height": 800},

@@ -7,6 +7,7 @@ consumes every event listed here (a test holds it to that).
 from dataclasses import dataclass
 
 from contracts.booking import BookingEventPayloadSchema, BookingRescheduledPayloadSchema
+from contracts.closures import BlockEventPayloadSchema
 from contracts.notifications import NotificationEventPayloadSchema
 from contracts.payments import PaymentEventPayloadSchema
 from contracts.webhooks import WebhookEndpointDisabledPayloadSchema
@@ -57,6 +58,11 @@ CATALOG = (
               "beyond the new price) goes back to the customer."),
     _booking("expired", "An unpaid hold ran out; the slot is free again."),
     _booking("completed", "A confirmed booking's session has ended."),
+    EventType("hall.blocked", "booking", 1, BlockEventPayloadSchema,
+              "An operator closed a hall from start to end (a holiday, maintenance, the "
+              "studio's own shoot): customers no longer see that time and no booking takes it."),
+    EventType("hall.unblocked", "booking", 1, BlockEventPayloadSchema,
+              "An operator opened a block's time again."),
     _payment("succeeded", "The provider confirmed the money; the booking will be confirmed "
                           "(or, if its slot is gone, the payment refunded)."),
     _payment("failed", "A payment was declined, canceled, or never paid in time. The hold "

@@ -75,6 +75,7 @@ class Route:
     optional_body: bool = False
     idempotency_key: bool = False    # takes an Idempotency-Key header (a creating call)
     rate_limit: str | None = None    # a name under GATEWAY.rate_limits.per_client_ip
+    with_operator: bool = False      # the method gets `operator=` (who is acting, or None)
 
 
 ROUTES: list[Route] = []
@@ -107,7 +108,8 @@ def parse_json_body(request, optional=False):
 
 def api(method, path, *, summary, tag, auth=None, body=None, query=None, response=None,
         status=200, errors=(), many=False, content_type="application/json",
-        optional_body=False, rate_limit=None, idempotency_key=False, role=None):
+        optional_body=False, rate_limit=None, idempotency_key=False, role=None,
+        with_operator=False):
     """Declare a JSON endpoint: rate limit, auth, body and query validation, then the method
     runs with `body=` / `query=` / `caller=` (validated, as JSON-ready dicts for the RPC) and
     returns data (or (status, data), or a Response).
@@ -118,7 +120,8 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
         role = "viewer" if method == "GET" else "manager"
     route = Route(method, path, summary, tag, auth, role, body, query, response, status,
                   tuple(errors), many, content_type, optional_body,
-                  idempotency_key=idempotency_key, rate_limit=rate_limit)
+                  idempotency_key=idempotency_key, rate_limit=rate_limit,
+                  with_operator=with_operator)
     ROUTES.append(route)
 
     def decorate(fn):
@@ -140,6 +143,8 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
                     access.require_role(operator, "manager")
                 token = None if operator is not None else access.caller_token(request)
                 kwargs["caller"] = Caller(operator is not None, token, operator)
+            if route.with_operator:
+                kwargs["operator"] = operator
             audited = operator is not None and request.method not in access.SAFE_METHODS
             try:
                 if route.query is not None:

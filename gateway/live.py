@@ -34,6 +34,8 @@ LIVE_EVENTS = (
     ("booking", "booking.cancelled"),
     ("booking", "booking.rescheduled"),
     ("booking", "booking.expired"),
+    ("booking", "hall.blocked"),         # the dashboard's schedule
+    ("booking", "hall.unblocked"),
     ("payments", "payment.succeeded"),
     ("payments", "payment.failed"),
     ("payments", "payment.refunded"),
@@ -109,11 +111,13 @@ class Hub:
 
     def publish(self, envelope):
         booking_id = str((envelope.get("payload") or {}).get("booking_id") or "")
-        if not booking_id:
-            return
         message = sse_message(envelope["type"], {
             "type": envelope["type"], "occurred_at": envelope.get("occurred_at"),
             "payload": envelope["payload"]}, envelope["event_id"])
+        if not booking_id:   # hall.blocked and the like: for the dashboard's stream alone
+            for subscription in list(self.streams.get(EVERY_BOOKING, ())):
+                subscription.deliver(message)
+            return
         recent = self.recent.pop(booking_id, None) or collections.deque(
             maxlen=self.replay_events)
         recent.append((envelope["event_id"], message))

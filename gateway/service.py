@@ -3,6 +3,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from gateway.admin_api import AdminApi
+from gateway.closures_api import ClosuresApi
 from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
@@ -52,7 +53,7 @@ class DashboardSettings(Config):
 
 class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, IntegrationApi,
                      CalendarApi, WebhooksApi, BookingPages, AdminApi, AdminPages, ReportsApi,
-                     HallsApi):
+                     ClosuresApi, HallsApi):
     name = "gateway"
 
     admin_token = AdminToken()

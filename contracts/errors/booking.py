@@ -7,9 +7,12 @@ from contracts.errors.base import (Conflict, IdempotencyKeyReused, InvalidReques
                                    InvalidTransition, LimitReached, NotFound)
 
 __all__ = [
+    "BlockHitsBookings",
+    "BlockNotFound",
     "BookingCancelled",
     "BookingNotFound",
     "BookingRuleViolation",
+    "HallClosed",
     "HallInactive",
     "HallNotFound",
     "IdempotencyKeyReused",
@@ -33,6 +36,25 @@ class SlotTaken(Conflict):
     """The time asked for (with the hall's cleaning buffer) overlaps an active booking."""
 
     code = "slot_taken"
+
+
+class HallClosed(SlotTaken):
+    """The time asked for (with the hall's cleaning buffer) runs into a closure of the hall
+    (a block: a holiday, maintenance, the studio's own shoot). A kind of SlotTaken: a caller
+    that refunds a payment whose slot is gone treats both alike."""
+
+    code = "hall_closed"
+
+
+class BlockNotFound(NotFound):
+    code = "block_not_found"
+
+
+class BlockHitsBookings(Conflict):
+    """A new block would cover active bookings; details: {bookings: [...]}. Sent again with
+    force, the block is made and the bookings stay for the operator to move or cancel."""
+
+    code = "block_hits_bookings"
 
 
 class HallInactive(Conflict):

@@ -35,6 +35,8 @@ __all__ = [
     "WEEKDAYS",
     "busy_range",
     "check_booking_request",
+    "day_minutes",
+    "special_hours",
     "check_unpaid_holds",
     "free_slots",
     "is_on_grid",
@@ -221,6 +223,28 @@ class OpeningHours:
 
 
 DEFAULT_OPENING_HOURS = OpeningHours.every_day(time(9), time(22))
+
+
+def special_hours(value, name="hours") -> tuple[int, int] | None:
+    """A special day's hours (a short day before a holiday): ["HH:MM", "HH:MM"] ("24:00" may
+    close it) as (open, close) minutes since local midnight, or None: closed all day."""
+    day = OpeningHours._parse_day(value, name)
+    if day is None:
+        return None
+    opens, closes = _start_minute(day[0]), _end_minute(day[1])
+    if opens >= closes:
+        raise ValueError(f"{name}: opens at {_minutes_text(opens)} but closes at "
+                         f"{_minutes_text(closes)}")
+    return opens, closes
+
+
+def day_minutes(hours: OpeningHours, day: date,
+                special_days: dict | None = None) -> tuple[int, int] | None:
+    """(open, close) of a local day in minutes since midnight, or None when closed. A special
+    day (date -> special_hours) wins over the week's hours."""
+    if special_days and day in special_days:
+        return special_days[day]
+    return hours.minutes(day.weekday())
 
 
 # --- the studio's rules -----------------------------------------------------------------
@@ -492,10 +516,11 @@ def _wall_minutes_since_midnight(day, local):
 
 
 def check_booking_request(hall: Hall, rules: Rules, start: datetime, end: datetime,
-                          now: datetime) -> None:
+                          now: datetime, special_days: dict | None = None) -> None:
     """Raise HallInactive, or BookingRuleViolation naming every broken rule by field, or
     return None when [start, end) may be booked as far as the rules go (not whether it is
-    free: the database decides that)."""
+    free, or closed by a block: the database decides that). `special_days` (date ->
+    special_hours) are the studio's days with hours of their own."""
     _require_aware(start, "start")
     _require_aware(end, "end")
     _require_aware(now, "now")
@@ -515,17 +540,20 @@ def check_booking_request(hall: Hall, rules: Rules, start: datetime, end: dateti
 
     local_start = start_utc.astimezone(rules.tz)
     day = local_start.date()
-    hours = hall.hours(rules).minutes(day.weekday())
+    special = bool(special_days) and day in special_days
+    on_day = day.isoformat() if special else f"{day:%A}s"
+    hours = day_minutes(hall.hours(rules), day, special_days)
     if hours is None:
-        _add(problems, "start", f"the hall is closed on {day:%A}s ({day.isoformat()})")
+        _add(problems, "start", f"the hall is closed on {day.isoformat()}" if special
+             else f"the hall is closed on {day:%A}s ({day.isoformat()})")
     else:
         opens, closes = hours
         if _wall_minutes_since_midnight(day, local_start) < opens:
-            _add(problems, "start", f"the hall opens at {_minutes_text(opens)} on {day:%A}s")
+            _add(problems, "start", f"the hall opens at {_minutes_text(opens)} on {on_day}")
         local_end = end_utc.astimezone(rules.tz)
         if end_utc > start_utc and _wall_minutes_since_midnight(day, local_end) > closes:
             _add(problems, "end", f"the booking must end by {_minutes_text(closes)} on the day it "
-                                  f"starts (the hall closes then on {day:%A}s)")
+                                  f"starts (the hall closes then on {on_day})")
 
     if start_utc < now_utc:
         _add(problems, "start", "is in the past")
@@ -550,14 +578,18 @@ def busy_range(start: datetime, end: datetime, buffer_minutes: int) -> tuple[dat
 
 # --- the calendar -----------------------------------------------------------------------
 
-def _blocked_ranges(bookings, buffer_us):
-    """Active bookings as merged, sorted [start - buffer, end + buffer) in epoch microseconds.
+def _blocked_ranges(bookings, buffer_us, closures=()):
+    """Active bookings as [start - buffer, end + buffer) and closures (blocks) as
+    [start - buffer, end), merged and sorted, in epoch microseconds.
 
-    The buffer goes before a booking too: a new booking there would need its own trailing
-    buffer, which would run into it."""
-    ranges = sorted((_epoch_us(_require_aware(start, "booking start")) - buffer_us,
-                     _epoch_us(_require_aware(end, "booking end")) + buffer_us)
-                    for start, end in bookings)
+    The buffer goes before a booking or a closure: a new booking there would need its own
+    trailing buffer, which would run into it. A closure has no cleaning of its own after it."""
+    ranges = sorted([(_epoch_us(_require_aware(start, "booking start")) - buffer_us,
+                      _epoch_us(_require_aware(end, "booking end")) + buffer_us)
+                     for start, end in bookings]
+                    + [(_epoch_us(_require_aware(start, "closure start")) - buffer_us,
+                        _epoch_us(_require_aware(end, "closure end")))
+                       for start, end in closures])
     merged = []
     for start, end in ranges:
         if merged and start <= merged[-1][1]:
@@ -594,12 +626,16 @@ def _check_date_range(rules, date_from, date_to):
 
 
 def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, datetime]],
-               date_from: date, date_to: date, now: datetime) -> list[Day]:
+               date_from: date, date_to: date, now: datetime,
+               closures: Iterable[tuple[datetime, datetime]] = (),
+               special_days: dict | None = None) -> list[Day]:
     """The free slots of a hall on each local day from date_from to date_to (inclusive).
 
-    `bookings` are the (start, end) of the hall's active bookings, in any order. A slot is
-    free when it lies within the day's opening hours, starts no sooner than the minimum
-    notice and no later than the horizon, and keeps the hall's buffer from every booking.
+    `bookings` are the (start, end) of the hall's active bookings, in any order; `closures`
+    the (start, end) of its blocks; `special_days` (date -> special_hours) its days with
+    hours of their own. A slot is free when it lies within the day's opening hours, starts
+    no sooner than the minimum notice and no later than the horizon, keeps the hall's buffer
+    from every booking, and leaves the buffer before a closure.
     """
     _require_aware(now, "now")
     _check_date_range(rules, date_from, date_to)
@@ -608,7 +644,7 @@ def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, date
 
     tz, slot_minutes = rules.tz, rules.slot_minutes
     slot_us = slot_minutes * _US_PER_MINUTE
-    blocked = _blocked_ranges(bookings, hall.buffer_minutes * _US_PER_MINUTE)
+    blocked = _blocked_ranges(bookings, hall.buffer_minutes * _US_PER_MINUTE, closures)
     now_us = _epoch_us(now)
     earliest = now_us + rules.min_notice_minutes * _US_PER_MINUTE
     latest = now_us + rules.horizon_days * MINUTES_PER_DAY * _US_PER_MINUTE
@@ -624,7 +660,7 @@ def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, date
         weekday = day.weekday()
         slots = []
         days.append(Day(day, slots))
-        bounds = hours.minutes(weekday)
+        bounds = day_minutes(hours, day, special_days)
         if bounds is None:
             continue
         opens, closes = bounds
@@ -730,10 +766,10 @@ class Booking:
 
     @classmethod
     def place(cls, id, hall: Hall, rules: Rules, start: datetime, end: datetime, now: datetime,
-              customer: dict | None = None) -> Booking:
+              customer: dict | None = None, special_days: dict | None = None) -> Booking:
         """A new booking holding [start, end) unpaid until its hold expires (never after it
         starts). Raises what check_booking_request raises."""
-        check_booking_request(hall, rules, start, end, now)
+        check_booking_request(hall, rules, start, end, now, special_days)
         price = quote(hall, rules, start, end)
         tz = rules.tz
         hold_ends = min(_utc(now) + timedelta(minutes=rules.hold_minutes), _utc(start))
@@ -825,7 +861,8 @@ class Booking:
         return Transition(self.status, "booking.cancelled", refund_due)
 
     def reschedule(self, hall: Hall, rules: Rules, start: datetime, end: datetime,
-                   now: datetime, *, by: str, keep_price: bool = False) -> Transition:
+                   now: datetime, *, by: str, keep_price: bool = False,
+                   special_days: dict | None = None) -> Transition:
         """Move a pending or confirmed booking to [start, end) of `hall` (the same or another),
         under the rules a new booking meets. The price is quoted again (an operator may keep
         the old one): more leaves more due; less refunds what was paid beyond it, which the
@@ -859,7 +896,7 @@ class Booking:
                 and _utc(end) == _utc(self.end):
             raise BookingRuleViolation("The booking is at this time already.",
                                        {"start": ["choose another time or hall"]})
-        check_booking_request(hall, rules, start, end, now)
+        check_booking_request(hall, rules, start, end, now, special_days)
         if not keep_price:
             price = quote(hall, rules, start, end)
             if price.currency != self.currency:

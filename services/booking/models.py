@@ -1,6 +1,6 @@
 """The booking service's tables."""
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey,
-                        Integer, MetaData, Text, func)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Date, DateTime,
+                        ForeignKey, Integer, MetaData, Text, func)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID
 from sqlalchemy.orm import DeclarativeBase
 
@@ -63,6 +63,32 @@ class BookingRow(Base):
     )
     # updated_at and revision change in SQL: RETURNING brings them back, no second query.
     __mapper_args__ = {"eager_defaults": True}
+
+
+class BlockRow(Base):
+    """A closure of a hall's time: no booking may take any of `period` (migration
+    0005_closures keeps them apart)."""
+    __tablename__ = "blocks"
+
+    id = Column(UUID(as_uuid=False), primary_key=True)
+    hall_id = Column(Integer, ForeignKey("halls.id"), nullable=False)
+    period = Column(TSTZRANGE, nullable=False)
+    reason = Column(Text, nullable=False)
+    created_by = Column(Text)
+    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class SpecialDayRow(Base):
+    """A date with hours of its own (a short day, a holiday closed all day), for one hall or,
+    with hall_id null, for every hall; a hall's own wins."""
+    __tablename__ = "special_days"
+
+    id = Column(Integer, primary_key=True)
+    day = Column(Date, nullable=False)
+    hall_id = Column(Integer, ForeignKey("halls.id"))
+    opens = Column(Text)    # "HH:MM"; opens and closes null: closed all day
+    closes = Column(Text)
+    note = Column(Text)
 
 
 class IdempotencyKeyRow(Base):

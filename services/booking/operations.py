@@ -226,7 +226,9 @@ def availability(session, rules, hall_id, start_date, end_date, now):
     span_start = datetime.combine(start_date, datetime.min.time(), tz) - timedelta(days=1)
     span_end = datetime.combine(end_date, datetime.min.time(), tz) + timedelta(days=2)
     bookings = store.active_ranges(session, hall.id, span_start, span_end, now)
-    days = free_slots(hall, rules, bookings, start_date, end_date, now)
+    days = free_slots(hall, rules, bookings, start_date, end_date, now,
+                      closures=store.closures(session, hall.id, span_start, span_end),
+                      special_days=store.special_days(session, hall.id, start_date, end_date))
     return {"hall_id": hall.id, "timezone": rules.timezone, "slot_minutes": rules.slot_minutes,
             "days": [{"date": day.date.isoformat(), "slots": _slot_views(day.slots)}
                      for day in days]}
@@ -252,7 +254,8 @@ def price_quote(session, rules, hall_id, start, end, now=None):
         raise BookingRuleViolation("The booking must end after it starts.",
                                    {"end": ["must be after start"]})
     if now is not None:
-        check_booking_request(hall, rules, start, end, now)
+        check_booking_request(hall, rules, start, end, now,
+                              special_days_of(session, rules, hall.id, start))
     result = quote(hall, rules, start, end)
     return {"price_total": result.price_total, "prepayment_amount": result.prepayment_amount,
             "currency": result.currency}
@@ -279,7 +282,8 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None):
         access_token = secrets.token_urlsafe(32)
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
-    booking = Booking.place(booking_id, hall, rules, start, end, now, customer)
+    booking = Booking.place(booking_id, hall, rules, start, end, now, customer,
+                            special_days_of(session, rules, hall.id, start))
     holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
                if key and rules.hold_limits[kind]}
     if holders:
@@ -290,6 +294,12 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None):
     view = booking_view(row, hall.name, rules.tz)
     _record(session, "booking.created", view)
     return {**view, "access_token": access_token}
+
+
+def special_days_of(session, rules, hall_id, start):
+    """The special day (if any) of the local date a booking starts on."""
+    day = start.astimezone(rules.tz).date()
+    return store.special_days(session, hall_id, day, day)
 
 
 def expire_holds_in_the_way(session, rules, hall, start, end, now):
@@ -414,9 +424,10 @@ def reschedule_booking(session, rules, booking_id, data, by, now, access_token=N
                 "start": iso(row.start_at, tz), "end": iso(row.end_at, tz),
                 "price_total": row.price_total}
     booking = store.booking_from_row(row)
-    transition = booking.reschedule(hall, rules, _aware(data["start"], rules),
-                                    _aware(data["end"], rules), now, by=by,
-                                    keep_price=data["keep_price"])
+    start = _aware(data["start"], rules)
+    transition = booking.reschedule(hall, rules, start, _aware(data["end"], rules), now, by=by,
+                                    keep_price=data["keep_price"],
+                                    special_days=special_days_of(session, rules, hall.id, start))
     expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
     store.move_booking(session, row, booking, hall)
     view = {**booking_view(row, hall.name, tz), "refund_due": transition.refund_due}

@@ -1,5 +1,5 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
-from services.booking import feeds, operations, reports
+from services.booking import closures, feeds, operations, reports
 from services.booking.domain import Rules
 from services.booking.models import Base
 from services.common.booking_links import BookingLinkSecret
@@ -182,6 +182,57 @@ class BookingService(Pingable):
             return operations.reschedule_booking(session, self.rules, booking_id, data, by,
                                                  now(), access_token, request_id,
                                                  self.link_secret)
+
+    # --- closures (operators) ---
+    @rpc
+    def create_block(self, block, created_by=None, request_id=None):
+        """Close a hall (block["hall_id"]; None: every hall) over [start, end) with a reason:
+        availability leaves the time out and no booking can take it (HallClosed). Raises
+        BlockHitsBookings listing the active bookings there, unless block["force"] (then they
+        stay, listed in the answer: {blocks, bookings_hit}). Emits hall.blocked per hall.
+        Idempotent per request_id."""
+        with self.db.get_session() as session:
+            return closures.create_block(session, self.rules, block, now(), created_by,
+                                         request_id)
+
+    @rpc
+    def delete_block(self, block_id, by=None):
+        """Open a block's time again. Emits hall.unblocked. Raises BlockNotFound."""
+        with self.db.get_session() as session:
+            return closures.delete_block(session, self.rules, block_id, by)
+
+    @rpc
+    def list_blocks(self, date_from, date_to, hall_id=None):
+        """{items}: blocks meeting the local days date_from..date_to (YYYY-MM-DD), by start."""
+        with self.db.get_session() as session:
+            return closures.list_blocks(
+                session, self.rules, operations._parse_date(date_from, "date_from"),
+                operations._parse_date(date_to, "date_to"), hall_id)
+
+    @rpc
+    def set_special_day(self, day, hours, hall_id=None, note=None):
+        """Hours of its own for a date (hours ["HH:MM", "HH:MM"]; None: closed all day), for
+        hall_id or (None) every hall. Availability and new bookings follow; the answer's
+        bookings_outside lists the active bookings outside the new hours."""
+        with self.db.get_session() as session:
+            return closures.set_special_day(
+                session, self.rules, operations._parse_date(day, "day"),
+                {"hours": hours, "hall_id": hall_id, "note": note}, now())
+
+    @rpc
+    def delete_special_day(self, day, hall_id=None):
+        """The date keeps the week's hours again."""
+        with self.db.get_session() as session:
+            return closures.delete_special_day(session, operations._parse_date(day, "day"),
+                                               hall_id)
+
+    @rpc
+    def list_special_days(self, date_from, date_to):
+        """{items}: dates with hours of their own between the dates."""
+        with self.db.get_session() as session:
+            return closures.list_special_days(
+                session, self.rules, operations._parse_date(date_from, "date_from"),
+                operations._parse_date(date_to, "date_to"))
 
     @rpc
     def list_hall_details(self):

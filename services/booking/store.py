@@ -12,14 +12,17 @@ from psycopg2.extras import DateTimeTZRange
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
+from contracts.errors.booking import (BlockNotFound, BookingNotFound, BookingRuleViolation,
+                                      HallClosed, HallNotFound, SlotTaken)
 from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
-                                     OpeningHours, Tariff, busy_range)
-from services.booking.models import BookingRow, HallRow
+                                     OpeningHours, Tariff, busy_range, special_hours)
+from services.booking.models import BlockRow, BookingRow, HallRow, SpecialDayRow
 from services.common.input import uuid_or_none
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
+BLOCK_TRIGGER = "booking_not_on_block"   # migration 0005_closures
+HALL_TIME_LOCK = 7305                    # its advisory lock's first key
 PENDING, CONFIRMED = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
 
 
@@ -138,6 +141,10 @@ def slot_taken_on_overlap(hall):
     except IntegrityError as exc:
         if getattr(exc.orig, "pgcode", None) != EXCLUSION_VIOLATION:
             raise
+        diag = getattr(exc.orig, "diag", None)
+        if getattr(diag, "constraint_name", None) == BLOCK_TRIGGER:
+            raise HallClosed("The hall is closed for part of this time.",
+                             {"hall_id": hall.id}) from None
         raise SlotTaken(
             "This time overlaps another booking of the hall"
             + (f" or its {hall.buffer_minutes}-minute cleaning buffer."
@@ -355,3 +362,78 @@ def feed_state(session, hall_id, start_from, start_before):
 def feed_booking_rows(session, hall_id, start_from, start_before):
     return session.scalars(_feed_query((BookingRow,), hall_id, start_from, start_before)
                            .order_by(BookingRow.start_at, BookingRow.id)).all()
+
+
+# --- closures: blocks and special days ------------------------------------------------------
+
+def lock_hall_time(session, hall_id):
+    """Until this transaction ends, no booking takes a range of the hall (they take the same
+    lock shared in the trigger of 0005_closures), so the bookings read next are all there are."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k, :h)"),
+                    {"k": HALL_TIME_LOCK, "h": hall_id})
+
+
+def bookings_in(session, hall_id, start, end, now):
+    """Active bookings (not run-out holds) of the hall whose busy range meets [start, end)."""
+    return session.scalars(
+        select(BookingRow).where(
+            BookingRow.hall_id == hall_id, BookingRow.status.in_(ACTIVE_STATUSES),
+            or_(BookingRow.status != PENDING, BookingRow.hold_expires_at > now),
+            BookingRow.busy.op("&&")(DateTimeTZRange(start, end)))
+        .order_by(BookingRow.start_at)).all()
+
+
+def insert_block(session, block_id, hall_id, start, end, reason, created_by):
+    row = BlockRow(id=block_id, hall_id=hall_id, period=DateTimeTZRange(start, end),
+                   reason=reason, created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_block_row(session, block_id):
+    key = uuid_or_none(block_id)
+    row = session.get(BlockRow, key) if key else None
+    if row is None:
+        raise BlockNotFound(f"There is no block {block_id}.", {"block_id": block_id})
+    return row
+
+
+def block_rows(session, start, end, hall_id=None):
+    """Blocks meeting [start, end), by start."""
+    query = select(BlockRow).where(BlockRow.period.op("&&")(DateTimeTZRange(start, end)))
+    if hall_id is not None:
+        query = query.where(BlockRow.hall_id == hall_id)
+    return session.scalars(query.order_by(func.lower(BlockRow.period), BlockRow.hall_id)).all()
+
+
+def closures(session, hall_id, start, end):
+    """(start, end) of the hall's blocks meeting [start, end)."""
+    return [(row.period.lower, row.period.upper)
+            for row in block_rows(session, start, end, hall_id)]
+
+
+def special_days(session, hall_id, date_from, date_to):
+    """{date: special_hours} of the hall between the dates: its own, else the studio's."""
+    rows = session.scalars(select(SpecialDayRow).where(
+        SpecialDayRow.day.between(date_from, date_to),
+        or_(SpecialDayRow.hall_id == hall_id, SpecialDayRow.hall_id.is_(None)))
+        .order_by(SpecialDayRow.hall_id.is_(None).desc())).all()   # the studio's first
+    return {row.day: special_day_minutes(row) for row in rows}
+
+
+def special_day_minutes(row):
+    return None if row.opens is None else special_hours([row.opens, row.closes])
+
+
+def special_day_rows(session, date_from, date_to):
+    return session.scalars(select(SpecialDayRow).where(
+        SpecialDayRow.day.between(date_from, date_to))
+        .order_by(SpecialDayRow.day, SpecialDayRow.hall_id.nulls_first())).all()
+
+
+def find_special_day(session, day, hall_id):
+    return session.scalars(select(SpecialDayRow).where(
+        SpecialDayRow.day == day,
+        SpecialDayRow.hall_id == hall_id if hall_id is not None
+        else SpecialDayRow.hall_id.is_(None))).first()

@@ -28,7 +28,7 @@ PAYMENTS_RPC_TIMEOUT = 30
 LOGGED_EVENTS = (
     ("booking", "booking.created"), ("booking", "booking.confirmed"),
     ("booking", "booking.payment_recorded"), ("booking", "booking.expired"),
-    ("booking", "booking.completed"),
+    ("booking", "booking.completed"), ("booking", "hall.blocked"), ("booking", "hall.unblocked"),
     ("payments", "payment.failed"), ("payments", "payment.refunded"),
     ("payments", "payment.amount_mismatch"), ("payments", "payment.refund_failed"),
     ("notifications", "notification.sent"), ("notifications", "notification.failed"),

@@ -162,6 +162,21 @@ def test_no_free_slot_touches_a_booking_or_its_buffer(calendar):
 
 
 @PROPERTY
+@given(calendars(), calendars())
+def test_no_free_slot_runs_into_a_closure_and_closures_only_take_slots_away(calendar, other):
+    """Closures drawn like bookings: a free slot, with its buffer, ends before each closure or
+    starts after it, and every slot left was free without the closures too."""
+    hall, rules, bookings, date_from, date_to, now = calendar
+    closures = other[2]
+    buffer = timedelta(minutes=hall.buffer_minutes)
+    closed = all_slots(free_slots(*calendar, closures=closures))
+    for slot in closed:
+        for start, end in closures:
+            assert utc(slot.end) + buffer <= utc(start) or utc(slot.start) >= utc(end)
+    assert set(closed) <= set(all_slots(free_slots(*calendar)))
+
+
+@PROPERTY
 @given(calendars())
 def test_free_slots_lie_on_the_grid_within_the_days_opening_hours_notice_and_horizon(calendar):
     hall, rules, bookings, date_from, date_to, now = calendar

@@ -47,6 +47,16 @@
       confirmDeskQ: "Принять {amount} на кассе и подтвердить бронь?",
       cancelQ: "Отменить бронь? Отмена студией возвращает всё оплаченное: {amount}.",
       cancelled: "Бронь отменена. К возврату: {amount}.",
+      closeTime: "Закрыть время…", closeQ: "Закрыть время зала: клиенты его не увидят, брони на него не пройдут.",
+      allHalls: "Все залы", from: "С", to: "По", closed: "Закрыто", closedBy: "закрыл(а) {who}",
+      openAgain: "Открыть", openAgainQ: "Открыть это время снова?",
+      hitQ: "В это время есть активные брони — они останутся, их нужно перенести или отменить: {list}. Закрыть всё равно?",
+      closedNotice: "Время закрыто ({count}).", dayHours: "Часы дня…",
+      dayHoursQ: "Особые часы на {day} (например, короткий день перед праздником).",
+      opens: "Открытие", closes: "Закрытие", closedAllDay: "Закрыто весь день",
+      yesNo: { "false": "нет", "true": "да" }, note: "Заметка",
+      outsideNotice: "Часы дня сохранены. Вне новых часов остались брони: {list}.",
+      hoursSaved: "Часы дня сохранены.", specialDay: "Особый день: {hours}", revert: "Вернуть обычные часы",
       move: "Перенести", moveQ: "Перенести бронь? Цена пересчитается по новому времени, если не оставить прежнюю.",
       moveDate: "Дата", moveStart: "Начало", moveEnd: "Конец",
       priceLabel: "Цена", priceOptions: { "false": "по новому времени", "true": "оставить прежнюю" },
@@ -111,6 +121,16 @@
       confirmDeskQ: "Take {amount} at the desk and confirm the booking?",
       cancelQ: "Cancel the booking? A studio's cancellation refunds everything paid: {amount}.",
       cancelled: "Booking cancelled. Refund due: {amount}.",
+      closeTime: "Close time…", closeQ: "Close a hall's time: customers will not see it and no booking can take it.",
+      allHalls: "All halls", from: "From", to: "To", closed: "Closed", closedBy: "closed by {who}",
+      openAgain: "Open", openAgainQ: "Open this time again?",
+      hitQ: "Active bookings fall in this time; they stay and must be moved or cancelled: {list}. Close it anyway?",
+      closedNotice: "Time closed ({count}).", dayHours: "Hours of the day…",
+      dayHoursQ: "Hours of their own on {day} (a short day before a holiday, say).",
+      opens: "Opens", closes: "Closes", closedAllDay: "Closed all day",
+      yesNo: { "false": "no", "true": "yes" }, note: "Note",
+      outsideNotice: "The day's hours are saved. Bookings left outside them: {list}.",
+      hoursSaved: "The day's hours are saved.", specialDay: "Special day: {hours}", revert: "Back to the usual hours",
       move: "Move", moveQ: "Move the booking? The price follows the new time unless you keep the old one.",
       moveDate: "Date", moveStart: "Start", moveEnd: "End",
       priceLabel: "Price", priceOptions: { "false": "for the new time", "true": "keep the old price" },
@@ -373,7 +393,26 @@
     return node;
   }
 
-  function grid(columns, bookings) {
+  // A closure (block) in a day's column: clipped to that day.
+  function closureBlock(closure, day, from) {
+    const start = localDay(closure.start) < day ? 0 : localMinutes(closure.start);
+    const end = localDay(closure.end) > day ? 24 * 60 : localMinutes(closure.end);
+    const canChange = state.me && state.me.role !== "viewer";
+    const node = el("div", { class: "block closure", "data-block-id": closure.id,
+                             title: `${closure.reason} · ${t("closedBy", { who: closure.created_by || "—" })}` },
+      el("span", { class: "name", text: `${t("closed")}: ${closure.reason}` }),
+      el("span", { text: `${closure.start.slice(11, 16)}–${closure.end.slice(11, 16)}` }),
+      canChange ? el("button", { type: "button", class: "open-again", text: t("openAgain"),
+        onclick: () => ask(t("openAgainQ"), [],
+          () => call("DELETE", `/api/admin/blocks/${closure.id}`)) }) : null);
+    const row = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--row")) * 16 || 17.6;
+    const top = Math.max(start, from);
+    node.style.top = `${((top - from) / ROW_MINUTES) * row}px`;
+    node.style.height = `${Math.max(1, (end - top) / ROW_MINUTES) * row - 2}px`;
+    return node;
+  }
+
+  function grid(columns, bookings, closures = []) {
     const [from, to] = span(bookings);
     const rows = (to - from) / ROW_MINUTES;
     const node = el("div", { class: "grid", id: "schedule" });
@@ -391,10 +430,13 @@
       for (let i = 0; i < rows; i++) {
         col.append(el("div", { class: (from + i * ROW_MINUTES) % 60 === 0 ? "row hour" : "row" }));
       }
+      for (const closure of closures.filter(column.hasClosure || (() => false))) {
+        col.append(closureBlock(closure, column.day, from));
+      }
       for (const booking of bookings.filter(column.has)) col.append(block(booking, from));
       if (column.slot && state.me && state.me.role !== "viewer") {
         col.addEventListener("click", (event) => {
-          if (event.target.closest(".block")) return;
+          if (event.target.closest(".block")) return;   // a booking or a closure
           const row = event.target.closest(".row");
           if (!row) return;
           const index = Array.prototype.indexOf.call(col.querySelectorAll(".row"), row);
@@ -417,33 +459,49 @@
   }
 
   async function renderDay(r) {
-    const [halls, bookings] = await Promise.all([
+    const [halls, bookings, closures, special] = await Promise.all([
       must("/api/halls"),
-      allPages(`/api/bookings?date_from=${r.day}&date_to=${r.day}&limit=200`)]);
+      allPages(`/api/bookings?date_from=${r.day}&date_to=${r.day}&limit=200`),
+      must(`/api/admin/blocks?date_from=${r.day}&date_to=${r.day}`),
+      must(`/api/admin/special-days?date_from=${r.day}&date_to=${r.day}`)]);
     if (r.stale()) return;
     state.halls = halls;
+    const canChange = state.me && state.me.role !== "viewer";
     const toolbar = el("div", { class: "toolbar" },
       el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, -1)}`), text: t("prev") }),
       el("button", { type: "button", onclick: () => go(`#day=${studioToday()}`), text: t("today") }),
       el("button", { type: "button", onclick: () => go(`#day=${addDays(r.day, 1)}`), text: t("next") }),
       el("span", { class: "title", id: "schedule-title", "data-day": r.day, text: dayLabel(r.day) }),
+      canChange ? el("button", { type: "button", id: "close-time", text: t("closeTime"),
+                                 onclick: () => closeTime(halls, r.day) }) : null,
+      canChange ? el("button", { type: "button", id: "day-hours", text: t("dayHours"),
+                                 onclick: () => dayHours(halls, r.day) }) : null,
       liveBadge(), legend());
+    const specials = special.items.map((d) => el("p", { class: "special-day", "data-hall-id": d.hall_id ?? "" },
+      `${d.hall_id ? (halls.find((h) => h.id === d.hall_id) || {}).name + ": " : ""}` +
+      t("specialDay", { hours: d.hours ? d.hours.join("–") : t("closedAllDay") }) + (d.note ? ` (${d.note})` : ""),
+      canChange ? el("button", { type: "button", class: "revert", text: t("revert"),
+        onclick: () => ask(t("revert") + "?", [], () => call("DELETE",
+          `/api/admin/special-days/${r.day}${d.hall_id ? `?hall_id=${d.hall_id}` : ""}`)) }) : null));
     if (!halls.length) { app.replaceChildren(toolbar, el("p", { text: t("noHalls") })); return; }
     const columns = halls.map((hall) => ({
       key: String(hall.id),
       label: el("button", { type: "button", title: t("week"),
                             onclick: () => go(`#week=${hall.id}/${r.day}`), text: hall.name }),
       has: (b) => b.hall_id === hall.id,
+      hasClosure: (c) => c.hall_id === hall.id,
+      day: r.day,
       slot: { hall, day: r.day },
     }));
-    app.replaceChildren(toolbar, grid(columns, bookings));
+    app.replaceChildren(toolbar, ...specials, grid(columns, bookings, closures.items));
   }
 
   async function renderWeek(r) {
     const monday = mondayOf(r.day), sunday = addDays(monday, 6);
-    const [halls, bookings] = await Promise.all([
+    const [halls, bookings, closures] = await Promise.all([
       must("/api/halls"),
-      allPages(`/api/bookings?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}&limit=200`)]);
+      allPages(`/api/bookings?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}&limit=200`),
+      must(`/api/admin/blocks?hall_id=${r.hallId}&date_from=${monday}&date_to=${sunday}`)]);
     if (r.stale()) return;
     const hall = halls.find((h) => h.id === r.hallId) || { id: r.hallId, name: `#${r.hallId}` };
     const toolbar = el("div", { class: "toolbar" },
@@ -456,9 +514,12 @@
       const day = addDays(monday, n);
       return { key: day, label: el("button", { type: "button", onclick: () => go(`#day=${day}`),
                                                text: `${t("weekdays")[n]} ${day.slice(8)}.${day.slice(5, 7)}` }),
-               has: (b) => localDay(b.start) === day, slot: { hall, day } };
+               has: (b) => localDay(b.start) === day,
+               hasClosure: (c) => localDay(c.start) <= day && (localDay(c.end) > day ||
+                 (localDay(c.end) === day && c.end.slice(11, 16) !== "00:00")),
+               day, slot: { hall, day } };
     });
-    app.replaceChildren(toolbar, grid(columns, bookings));
+    app.replaceChildren(toolbar, grid(columns, bookings, closures.items));
   }
 
   // --- the booking card ---------------------------------------------------------------------
@@ -653,6 +714,55 @@
   }
 
   // --- a booking by phone --------------------------------------------------------------------
+  function closeTime(halls, day) {
+    const fields = [
+      { name: "hall_id", label: t("hall"), options: [["", t("allHalls")]].concat(
+          halls.map((h) => [String(h.id), h.name])) },
+      { name: "from_day", label: t("from"), type: "date", value: day },
+      { name: "from_time", label: "", type: "time", value: "09:00" },
+      { name: "to_day", label: t("to"), type: "date", value: day },
+      { name: "to_time", label: "", type: "time", value: "22:00" },
+      { name: "reason", label: t("reason") }];
+    ask(t("closeQ"), fields, async (v) => {
+      const block = { hall_id: v.hall_id ? Number(v.hall_id) : null, reason: v.reason,
+                      start: `${v.from_day}T${v.from_time}`, end: `${v.to_day}T${v.to_time}` };
+      const answer = await call("POST", "/api/admin/blocks", { body: block });
+      if (answer.status === 409 && answer.data.error === "block_hits_bookings") {
+        // ask again, naming the bookings; a second OK closes the time anyway
+        const list = answer.data.details.bookings.map((b) =>
+          `${b.customer_name} ${localDay(b.start)} ${b.start.slice(11, 16)}–${b.end.slice(11, 16)}`).join("; ");
+        setTimeout(() => ask(t("hitQ", { list }), [], async () => {
+          const forced = await call("POST", "/api/admin/blocks", { body: { ...block, force: true } });
+          if (forced.status === 201) forced.message = t("closedNotice", { count: forced.data.blocks.length });
+          return forced;
+        }), 0);
+        return { status: 200 };      // this dialog closes; the next one asks
+      }
+      if (answer.status === 201) answer.message = t("closedNotice", { count: answer.data.blocks.length });
+      return answer;
+    });
+  }
+
+  function dayHours(halls, day) {
+    ask(t("dayHoursQ", { day }), [
+      { name: "hall_id", label: t("hall"), options: [["", t("allHalls")]].concat(
+          halls.map((h) => [String(h.id), h.name])) },
+      { name: "opens", label: t("opens"), type: "time", value: cfg.opens },
+      { name: "closes", label: t("closes"), type: "time", value: "18:00" },
+      { name: "closed", label: t("closedAllDay"), options: Object.entries(t("yesNo")) },
+      { name: "note", label: t("note") }], async (v) => {
+      const answer = await call("PUT", `/api/admin/special-days/${day}`, { body: {
+        hall_id: v.hall_id ? Number(v.hall_id) : null,
+        hours: v.closed === "true" ? null : [v.opens, v.closes], note: v.note || null } });
+      if (answer.status === 200) {
+        const outside = answer.data.bookings_outside || [];
+        answer.message = outside.length ? t("outsideNotice", { list: outside.map((b) =>
+          `${b.customer_name} ${b.start.slice(11, 16)}–${b.end.slice(11, 16)}`).join("; ") }) : t("hoursSaved");
+      }
+      return answer;
+    });
+  }
+
   function newBooking(slot, minute) {
     ask(t("newBooking", { hall: slot.hall.name, day: slot.day }), [
       { name: "start", label: t("start"), type: "time", value: clockOf(minute) },
@@ -930,6 +1040,7 @@
     };
     for (const type of ["booking.created", "booking.confirmed", "booking.payment_recorded",
                         "booking.cancelled", "booking.rescheduled", "booking.expired",
+                        "hall.blocked", "hall.unblocked",
                         "payment.succeeded",
                         "payment.failed", "payment.refunded"]) {
       source.addEventListener(type, onEvent);

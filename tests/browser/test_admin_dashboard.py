@@ -170,6 +170,65 @@ def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, a
     assert entry["operator"].startswith("desk-") and entry["outcome"] == "ok"
 
 
+def test_an_operator_closes_a_halls_time_and_customers_no_longer_see_it(dashboard, api,
+                                                                         rpc):
+    own = make_hall(rpc)
+    booking = book(api, own, "15:00", "16:00", "Ира Closure")
+    dashboard.goto(f"/admin/#day={DAY}")
+    column = dashboard.locator(f'[data-column="{own["id"]}"]')
+    expect(column).to_be_visible()                  # the day drawn with the new hall
+    dashboard.click("#close-time")
+    dashboard.select_option("#f-hall_id", str(own["id"]))
+    dashboard.fill("#f-from_time", "12:00")
+    dashboard.fill("#f-to_time", "14:00")
+    dashboard.fill("#f-reason", "ремонт света")
+    dashboard.click("#dialog-ok")
+    expect(column.locator(".block.closure")).to_contain_text("ремонт света")
+    free = api.get("/api/bookings/availability", params={
+        "hall_id": own["id"], "start_date": DAY, "end_date": DAY}).json()["days"][0]["slots"]
+    starts = [slot["start"][11:16] for slot in free]
+    assert "12:00" not in starts and "13:45" not in starts and "14:00" in starts
+
+    # over a booking: the dashboard names it first, and closes only when asked again
+    dashboard.click("#close-time")
+    dashboard.select_option("#f-hall_id", str(own["id"]))
+    dashboard.fill("#f-from_time", "14:30")
+    dashboard.fill("#f-to_time", "18:00")
+    dashboard.fill("#f-reason", "своя съёмка")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#dialog")).to_contain_text("Ира Closure")
+    dashboard.click("#dialog-ok")
+    expect(column.locator(".block.closure")).to_have_count(2)
+    assert api.get(f"/api/bookings/{booking['id']}", admin=True).json()["status"] == \
+        "pending_payment"                                          # it stays, to be moved
+
+    column.locator(".block.closure .open-again").first.click()
+    dashboard.click("#dialog-ok")
+    expect(column.locator(".block.closure")).to_have_count(1)
+
+
+def test_an_operator_shortens_a_day_before_a_holiday(dashboard, api, rpc):
+    own = make_hall(rpc)
+    late = book(api, own, "19:00", "20:00", "Поздний Клиент")
+    day = DAY
+    dashboard.goto(f"/admin/#day={day}")
+    expect(dashboard.locator(f'[data-column="{own["id"]}"]')).to_be_visible()
+    dashboard.click("#day-hours")
+    dashboard.select_option("#f-hall_id", str(own["id"]))
+    dashboard.fill("#f-opens", "10:00")
+    dashboard.fill("#f-closes", "16:00")
+    dashboard.fill("#f-note", "предпраздничный")
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#notice")).to_contain_text("Поздний Клиент")
+    expect(dashboard.locator(f'.special-day[data-hall-id="{own["id"]}"]')).to_contain_text(
+        "10:00–16:00")
+    free = api.get("/api/bookings/availability", params={
+        "hall_id": own["id"], "start_date": day, "end_date": day}).json()["days"][0]["slots"]
+    assert free[-1]["start"][11:16] == "15:45"
+    assert api.get(f"/api/bookings/{late['id']}", admin=True).json()["status"] == \
+        "pending_payment"
+
+
 @pytest.fixture
 def owner_dashboard(chromium, system, request):
     context = chromium.new_context(viewport={"width": 1280, "height": 800},

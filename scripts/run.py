@@ -1,9 +1,10 @@
-"""`make run`: start every service and the gateway, say where things are, stop on Ctrl-C."""
+"""`make run`: start every service and the gateway, say where things are, bring back a process
+that dies (with backoff), stop everything on Ctrl-C."""
 import signal
 import sys
 import time
 
-from scripts.system import System
+from scripts.system import Restarts, System
 
 
 def main():
@@ -30,13 +31,12 @@ Studio booking is running ({', '.join(f'{k}: {v}' for k, v in health['services']
   Operator shell make shell   (then: n.rpc.booking.list_halls())
   Events         AMQP topic exchanges booking.events, payments.events, notifications.events
                  (routing key = event type; see docs/events.md)
-Ctrl-C stops everything.
+A process that dies is started again. Ctrl-C stops everything.
 """, flush=True)
+    restarts = Restarts(system)
     while not stopping:
-        dead = system.died()
-        if dead:
-            print(f"{dead} stopped unexpectedly; stopping the rest.", file=sys.stderr)
-            break
+        for message in restarts.check():
+            print(message, file=sys.stderr, flush=True)
         time.sleep(0.5)
     print("stopping...", flush=True)
     system.stop_all()

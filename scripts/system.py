@@ -1,5 +1,7 @@
 """Starting and stopping the whole system: every service and the gateway as its own
-`nameko run` process (so they use every core). Used by `make run`, the tests and the benchmarks."""
+`nameko run` process (so they use every core), `<NAME>_PROCESSES` of each (default 1: e.g.
+BOOKING_PROCESSES=2), competing for the same queues. Used by `make run`, the tests and the
+benchmarks; `Restarts` brings back a process that died."""
 import os
 import signal
 import socket
@@ -41,6 +43,16 @@ def rabbitmqctl(*args, timeout=60):
                           text=True, timeout=timeout).stdout
 
 
+def instance_names(name, count):
+    """The processes of one service: `booking`, then `booking-2`, `booking-3`..."""
+    return [name] + [f"{name}-{n}" for n in range(2, count + 1)]
+
+
+def service_of(instance):
+    name, _, number = instance.rpartition("-")
+    return name if number.isdigit() else instance
+
+
 class System:
     def __init__(self, env=None, config="config.yaml", log_dir=None, names=None,
                  services=None):
@@ -49,24 +61,37 @@ class System:
         self.config = os.path.join(ROOT, config)
         self.log_dir = log_dir
         self.services = services or SERVICES
-        self.names = list(names or self.services)
+        self.names = [instance for name in (names or self.services)
+                      for instance in instance_names(name, self.process_count(name))]
         self.processes = {}
+        self.started_at = {}
         self._logs = {}
+
+    def process_count(self, name):
+        value = self.env.get(f"{name.upper()}_PROCESSES") or "1"
+        if not value.isdigit() or not 1 <= int(value) <= 10:
+            raise ValueError(f"{name.upper()}_PROCESSES must be 1..10, got {value!r}")
+        return int(value)
 
     @property
     def base_url(self):
         return "http://" + self.env.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
 
     def start(self, name):
+        """Start one process: a service's name, or one of its instance names (booking-2)."""
         nameko = os.path.join(os.path.dirname(sys.executable), "nameko")
+        service = service_of(name)
+        index = instance_names(service, 10).index(name)
         out = None
         if self.log_dir:
             out = self._logs[name] = open(os.path.join(self.log_dir, f"{name}.log"), "ab")
         # PGAPPNAME: pg_stat_activity's application_name says which process holds a connection
         self.processes[name] = subprocess.Popen(
-            [nameko, "run", "--config", self.config, self.services[name]],
-            cwd=ROOT, env={**self.env, "PGAPPNAME": f"studio-{name}"}, stdout=out,
-            stderr=subprocess.STDOUT if out else None)
+            [nameko, "run", "--config", self.config, self.services[service]],
+            cwd=ROOT, env={**self.env, "PGAPPNAME": f"studio-{name}",
+                           "PROCESS_INDEX": str(index)},
+            stdout=out, stderr=subprocess.STDOUT if out else None)
+        self.started_at[name] = time.monotonic()
 
     def start_all(self):
         for name in self.names:
@@ -129,3 +154,40 @@ class System:
                 with open(path, errors="replace") as f:
                     tails.append(f"\n--- {name} ---\n" + "".join(f.readlines()[-30:]))
         return "".join(tails)
+
+
+class Restarts:
+    """Brings back a process of `system` that died (make run's supervisor): at once after a
+    long run, then waiting 1, 2, 4 ... up to 30 s between tries while it keeps dying within
+    a minute of its start. `check()` is called in a loop; it returns what it did, in words."""
+
+    STABLE_SECONDS = 60
+    MAX_DELAY = 30
+
+    def __init__(self, system, clock=time.monotonic):
+        self.system = system
+        self.clock = clock
+        self.failures = {}     # name -> deaths in a row, each within STABLE_SECONDS of its start
+        self.due = {}          # name -> when to start it again
+
+    def check(self):
+        said = []
+        now = self.clock()
+        for name in self.system.died():
+            if name in self.due:
+                continue
+            code = self.system.processes[name].returncode
+            lived = now - self.system.started_at.get(name, now)
+            failures = self.failures[name] = (
+                0 if lived >= self.STABLE_SECONDS else self.failures.get(name, 0) + 1)
+            delay = 0 if failures == 0 else min(self.MAX_DELAY, 2 ** (failures - 1))
+            self.due[name] = now + delay
+            said.append(f"{name} died (exit {code}) after {lived:.0f} s; restarting "
+                        + (f"in {delay} s" if delay else "now"))
+        for name, when in list(self.due.items()):
+            if when <= now:
+                del self.due[name]
+                self.system.stop(name)     # closes its log; the process is gone already
+                self.system.start(name)
+                said.append(f"{name} restarted")
+        return said

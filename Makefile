@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test test-unit lint coverage bench shell operator migrate demo infra tools deps up down clean
+.PHONY: run test test-unit lint coverage bench shell operator migrate demo infra tools deps up down clean backup restore
 
 # Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
 # `command=package` when the names differ).
@@ -69,6 +69,14 @@ coverage: deps infra tools
 bench: deps infra
 	@scripts/ensure_tools.sh wrk
 	$(PY) -m bench.run
+
+## The four databases into one dated archive under backups/ (pg_dump; see scripts/backup.py)
+backup: deps
+	$(PY) -m scripts.backup backup
+
+## make restore FILE=backups/studio-....tar: the databases made anew from it (stop the system first)
+restore: deps
+	$(PY) -m scripts.backup restore "$(FILE)"
 
 ## nameko shell for operators: n.rpc.booking.list_bookings(...)
 shell: deps

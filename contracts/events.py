@@ -16,9 +16,14 @@ class EventEnvelopeSchema(Schema):
     occurred_at = fields.AwareDateTime(required=True, format="iso")
     source = fields.String(required=True)
     payload = fields.Dict(required=True)
+    # Added within version 1: the id of the request (X-Request-ID) or event that caused it;
+    # every event of one chain (a webhook, the confirmation, its messages) carries the same.
+    correlation_id = fields.String(allow_none=True, metadata={
+        "description": "the X-Request-ID of the HTTP request that started the chain"})
 
 
-def make_envelope(source, event_type, payload, version=1, occurred_at=None):
+def make_envelope(source, event_type, payload, version=1, occurred_at=None,
+                  correlation_id=None):
     """A new envelope as a JSON-ready dict (UTC ISO-8601 time, string UUID)."""
     occurred_at = occurred_at or datetime.now(timezone.utc)
     return {
@@ -28,4 +33,5 @@ def make_envelope(source, event_type, payload, version=1, occurred_at=None):
         "occurred_at": occurred_at.astimezone(timezone.utc).isoformat(),
         "source": source,
         "payload": payload,
+        "correlation_id": correlation_id,
     }

@@ -19,6 +19,8 @@ class EventLogQuerySchema(Schema):
     booking_id = fields.String(validate=ID)
     payment_id = fields.String(validate=ID)
     status = fields.String(validate=validate.OneOf(EVENT_STATUSES))
+    correlation_id = fields.String(validate=validate.Length(min=1, max=100), metadata={
+        "description": "every event of one chain: the X-Request-ID that started it"})
     since = AwareMoment(default_timezone=timezone.utc, metadata={
         "description": "occurred at or after (ISO-8601; no offset means UTC)"})
     until = AwareMoment(default_timezone=timezone.utc, metadata={
@@ -45,6 +47,8 @@ class EventLogItemSchema(Schema):
     outcome = fields.String(allow_none=True, metadata={
         "description": "how the reaction went (or why there was none), for people"})
     attempts = fields.Integer(metadata={"description": "tries of its reaction so far"})
+    correlation_id = fields.String(allow_none=True, metadata={
+        "description": "the X-Request-ID that started the event's chain"})
 
 
 class EventLogPageSchema(Schema):

@@ -8,12 +8,12 @@ another site can make the browser send the cookie, but cannot read the token to 
 """
 import hashlib
 import hmac
-import uuid
 from dataclasses import dataclass
 
 from contracts.errors.base import AccessDenied
 from contracts.operators import TOKEN_OPERATOR, role_allows
 from gateway.errors import CsrfRefused, Unauthorized
+from services.common import tracing
 
 SESSION_COOKIE = "studio_session"
 CSRF_COOKIE = "studio_csrf"
@@ -48,9 +48,9 @@ def csrf_token(session_token):
 
 
 def request_id(request):
-    """The request's id for the audit trail: the caller's X-Request-ID, or a new one."""
-    given = request.headers.get("X-Request-ID", "").strip()
-    return given[:100] if given else uuid.uuid4().hex
+    """The request's id (its X-Request-ID answer header), for the audit trail."""
+    return request.environ.get("studio.request_id") or tracing.accept(
+        request.headers.get(tracing.REQUEST_ID_HEADER))
 
 
 def signed_in_operator(request, admin_token, integration):

@@ -14,6 +14,7 @@ from contracts.errors.base import ServiceUnavailable, StudioError
 from contracts import schema as contract_schema
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
+from services.common import tracing
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,17 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
 
     def handle_request(self, request):
+        """Every answer carries the request's id (X-Request-ID: the caller's if well formed,
+        else a new one), and every error body has it in `details.request_id`."""
+        request_id = tracing.accept(request.headers.get(tracing.REQUEST_ID_HEADER))
+        request.environ[REQUEST_ID_KEY] = request_id
+        response = self._answer(request)
+        response.headers[tracing.REQUEST_ID_HEADER] = request_id
+        if response.status_code >= 400 and response.mimetype == "application/json":
+            _with_request_id(response, request_id)
+        return response
+
+    def _answer(self, request):
         limit = int(self.container.config["GATEWAY"]["max_body_bytes"])
         if request.content_length and request.content_length > limit:
             return self.response_from_exception(
@@ -55,6 +67,27 @@ class JsonHttpEntrypoint(HttpRequestHandler):
 
 
 http = JsonHttpEntrypoint.decorator
+REQUEST_ID_KEY = "studio.request_id"   # where a request keeps its id (request.environ)
+
+
+def _with_request_id(response, request_id):
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        body["details"] = {**details, "request_id": request_id}
+        response.set_data(json.dumps(body, ensure_ascii=False))
+
+
+class HttpTracing(tracing.Tracing):
+    """The gateway's workers: an HTTP request's id starts the chain."""
+
+    def correlation_id_of(self, worker_ctx):
+        if isinstance(worker_ctx.entrypoint, JsonHttpEntrypoint) and worker_ctx.args:
+            return worker_ctx.args[0].environ.get(REQUEST_ID_KEY)
+        return super().correlation_id_of(worker_ctx)
 
 
 @dataclass

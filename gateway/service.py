@@ -7,7 +7,7 @@ from gateway.closures_api import ClosuresApi
 from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.booking_api import BookingApi
 from gateway.errors import RouteNotFound
-from gateway.http import api, http
+from gateway.http import HttpTracing, api, http
 from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
 from gateway.live_api import LiveApi
@@ -56,6 +56,7 @@ class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, Integra
                      ClosuresApi, HallsApi):
     name = "gateway"
 
+    tracing = HttpTracing()
     admin_token = AdminToken()
     production_secrets = ProductionSecrets()
     rate_limits = RateLimiter()

@@ -302,7 +302,10 @@
     renderBook();
     const query = new URLSearchParams({ hall_id: book.hall.id, start_date: book.weekStart,
       end_date: addDays(book.weekStart, 6) });
+    const asked = { hall: book.hall, weekStart: book.weekStart };
     const { status, data } = await call("GET", "/api/bookings/availability?" + query);
+    // a slow answer for a week (or hall) the customer has since left is not shown
+    if (book.hall !== asked.hall || book.weekStart !== asked.weekStart) return;
     book.loadingWeek = false;
     book.availability = status === 200 ? data : null;
     if (status !== 200) book.notice = apiReason(data) || t("network");

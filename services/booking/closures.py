@@ -8,7 +8,7 @@ from contracts.closures import NewBlockSchema, SpecialDayEditSchema
 from contracts.errors.base import InvalidRequest
 from contracts.errors.booking import BlockHitsBookings, BookingRuleViolation
 from services.booking import store
-from services.booking.domain import day_minutes, special_hours
+from services.booking.domain import check_date_range, day_minutes, special_hours
 from services.booking.models import SpecialDayRow
 from services.booking.operations import claim_request
 from services.common.clock import iso
@@ -97,12 +97,7 @@ def list_blocks(session, rules, date_from, date_to, hall_id=None):
 
 
 def _days_span(rules, date_from, date_to):
-    if date_to < date_from:
-        raise BookingRuleViolation("The date range is empty.",
-                                   {"date_to": ["must not be before date_from"]})
-    if (date_to - date_from).days + 1 > rules.max_range_days:
-        raise BookingRuleViolation("The date range is too long.", {
-            "date_to": [f"the range may cover at most {rules.max_range_days} days"]})
+    check_date_range(rules, date_from, date_to, names=("date_from", "date_to"))
     return (datetime.combine(date_from, datetime.min.time(), rules.tz),
             datetime.combine(date_to + timedelta(days=1), datetime.min.time(), rules.tz))
 

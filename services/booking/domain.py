@@ -35,6 +35,7 @@ __all__ = [
     "WEEKDAYS",
     "busy_range",
     "check_booking_request",
+    "check_date_range",
     "day_minutes",
     "special_hours",
     "check_unpaid_holds",
@@ -613,16 +614,19 @@ def _local_epoch_us(day, minute_of_day, tz, *, pick):
     return pick(_epoch_us(wall), _epoch_us(wall.replace(fold=1)))
 
 
-def _check_date_range(rules, date_from, date_to):
-    for name, value in (("start_date", date_from), ("end_date", date_to)):
+def check_date_range(rules, date_from, date_to, names=("start_date", "end_date")):
+    """Refuse an empty range of days or one longer than rules.max_range_days; `names` are
+    the fields the caller calls them."""
+    first, last = names
+    for name, value in ((first, date_from), (last, date_to)):
         if not isinstance(value, date) or isinstance(value, datetime):
             raise TypeError(f"{name} must be a date, got {type(value).__name__}")
     if date_to < date_from:
         raise BookingRuleViolation("the date range is empty",
-                                   {"end_date": ["must not be before start_date"]})
+                                   {last: [f"must not be before {first}"]})
     if (date_to - date_from).days + 1 > rules.max_range_days:
         raise BookingRuleViolation("the date range is too long", {
-            "end_date": [f"the range may cover at most {rules.max_range_days} days"]})
+            last: [f"the range may cover at most {rules.max_range_days} days"]})
 
 
 def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, datetime]],
@@ -638,7 +642,7 @@ def free_slots(hall: Hall, rules: Rules, bookings: Iterable[tuple[datetime, date
     from every booking, and leaves the buffer before a closure.
     """
     _require_aware(now, "now")
-    _check_date_range(rules, date_from, date_to)
+    check_date_range(rules, date_from, date_to)
     if not hall.active:
         raise HallInactive(f"hall {hall.id} is not taking bookings", {"hall_id": str(hall.id)})
 

@@ -17,8 +17,8 @@ from contracts.errors.base import AccessDenied, IdempotencyKeyReused, InvalidReq
 from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
 from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff,
-                                     check_booking_request, check_unpaid_holds, free_slots,
-                                     quote)
+                                     check_booking_request, check_date_range,
+                                     check_unpaid_holds, free_slots, quote)
 from services.booking.models import HallRow
 from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token
@@ -221,6 +221,7 @@ def save_hall(session, data, hall_id=None):
 def availability(session, rules, hall_id, start_date, end_date, now):
     start_date = _parse_date(start_date, "start_date")
     end_date = _parse_date(end_date, "end_date")
+    check_date_range(rules, start_date, end_date)     # before a range is asked of the database
     hall = store.load_hall(session, hall_id)
     tz = rules.tz
     span_start = datetime.combine(start_date, datetime.min.time(), tz) - timedelta(days=1)

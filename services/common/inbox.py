@@ -41,6 +41,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from sqlalchemy import text
 
+from services.common import tracing
 from services.common.batches import batched_event_handler
 from services.common.rpc import rpc
 
@@ -146,9 +147,11 @@ class InboxRunner:
         """Run the handler once for this event; returns the outcome's status."""
         handle = getattr(type(service), handler_name).inbox_handler
         try:
-            return self._run(service, handler_name, envelope,
-                             lambda session: handle(service, session, envelope),
-                             force, first_delivery).status
+            # what the handler causes (RPCs, events) carries the event's correlation id
+            with tracing.continuing(envelope.get("correlation_id")):
+                return self._run(service, handler_name, envelope,
+                                 lambda session: handle(service, session, envelope),
+                                 force, first_delivery).status
         except Exception:
             # The inbox itself could not record the event: give the message back to the
             # broker after a pause, rather than spin on a database that is away.

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from contracts.events import make_envelope
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
+from services.common import tracing
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ _RECORD = text(
 
 def record_event(session, source, event_type, payload, version=1):
     """Add an event to the caller's transaction; it is published only if that commits."""
-    envelope = make_envelope(source, event_type, payload, version=version)
+    envelope = make_envelope(source, event_type, payload, version=version,
+                             correlation_id=tracing.current())
     session.execute(_RECORD, {"event_id": envelope["event_id"], "type": event_type,
                               "envelope": json.dumps(envelope)})
     return envelope
@@ -60,7 +62,9 @@ _RECORD_MANY = text(
 
 def record_events(session, source, events):
     """record_event for a batch of (type, payload), in their order; returns the envelopes."""
-    envelopes = [make_envelope(source, event_type, payload) for event_type, payload in events]
+    correlation_id = tracing.current()
+    envelopes = [make_envelope(source, event_type, payload, correlation_id=correlation_id)
+                 for event_type, payload in events]
     if envelopes:
         session.execute(_RECORD_MANY, {"envelopes": json.dumps(envelopes, ensure_ascii=False)})
     return envelopes

@@ -24,6 +24,7 @@ from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcCons
 
 import contracts.errors  # noqa: F401  (every error a service raises across RPC)
 from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError
+from services.common import tracing
 from services.common.production import ProductionSecrets
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class _TimedServiceProxy:
 
     def __getattr__(self, method_name):
         proxy = self._proxy
+        tracing.stamp(proxy.worker_ctx)      # the call carries the id of what causes it
         method = _TransientMethodProxy(proxy.worker_ctx, proxy.service_name, method_name,
                                        proxy.reply_listener, **proxy.options)
 
@@ -170,10 +172,11 @@ class _TimedServiceProxy:
 
 
 class Pingable:
-    """Mixin of every service: the `ping` RPC the gateway's /health calls, and no start in
-    production on a default secret."""
+    """Mixin of every service: the `ping` RPC the gateway's /health calls, no start in
+    production on a default secret, and every worker under its call's correlation id."""
 
     production_secrets = ProductionSecrets()
+    tracing = tracing.Tracing()
 
     @rpc
     def ping(self):

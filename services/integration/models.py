@@ -31,6 +31,7 @@ class EventLogRow(Base):
     reaction = Column(Text)
     outcome = Column(Text)
     attempts = Column(Integer, nullable=False, server_default="0")
+    correlation_id = Column(Text)   # the request (X-Request-ID) that started the chain
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
     __table_args__ = (
@@ -41,6 +42,7 @@ class EventLogRow(Base):
         Index("event_log_booking", "booking_id", "occurred_at"),
         Index("event_log_payment", "payment_id", "occurred_at"),
         Index("event_log_type", "type", "occurred_at"),
+        Index("event_log_correlation", "correlation_id", "occurred_at"),
         Index("event_log_unfinished", "status", "occurred_at",
               postgresql_where=text("status IN ('failed', 'dead')")),
     )

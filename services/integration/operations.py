@@ -177,6 +177,7 @@ def entry_view(row):
         "received_at": iso(row.received_at, timezone.utc), "booking_id": row.booking_id,
         "payment_id": row.payment_id, "payload": row.payload, "status": row.status,
         "reaction": row.reaction, "outcome": row.outcome, "attempts": row.attempts,
+        "correlation_id": row.correlation_id,
     }
 
 

@@ -114,15 +114,17 @@ class IntegrationService(Pingable, ReliableConsumer):
     # --- operators ---
     @rpc
     def list_events(self, type=None, booking_id=None, payment_id=None, source=None,
-                    since=None, until=None, status=None, cursor=None, limit=50):
+                    since=None, until=None, status=None, cursor=None, limit=50,
+                    correlation_id=None):
         """{items, next_cursor}: the integration log newest first (by occurred_at, then
         event_id), filtered by type, booking_id, payment_id, source, status (logged | done |
-        failed | dead) and occurred_at in [since, until) (ISO-8601; no offset means UTC).
-        Pass next_cursor on for the next page. Each item: event_id, type, version, source,
-        occurred_at, received_at, booking_id, payment_id, payload, status, reaction, outcome,
-        attempts. Reads only."""
+        failed | dead), correlation_id (a request's whole chain) and occurred_at in
+        [since, until) (ISO-8601; no offset means UTC). Pass next_cursor on for the next page.
+        Each item: event_id, type, version, source, occurred_at, received_at, booking_id,
+        payment_id, payload, status, reaction, outcome, attempts, correlation_id. Reads only."""
         filters = given(type=type, booking_id=booking_id, payment_id=payment_id, source=source,
-                        since=since, until=until, status=status, cursor=cursor, limit=limit)
+                        since=since, until=until, status=status, cursor=cursor, limit=limit,
+                        correlation_id=correlation_id)
         with self.db.get_session() as session:
             return operations.list_events(session, filters)
 

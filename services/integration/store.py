@@ -36,7 +36,7 @@ def entry_row(envelope, status, reaction=None, outcome=None, attempts=1):
         "booking_id": _id_or_none(payload.get("booking_id")),
         "payment_id": _id_or_none(payload.get("payment_id")),
         "payload": payload, "status": status, "reaction": reaction, "outcome": outcome,
-        "attempts": attempts,
+        "attempts": attempts, "correlation_id": envelope.get("correlation_id"),
     }
 
 
@@ -85,7 +85,7 @@ def list_entries(session, filters, cursor=None, limit=50):
     """Log rows newest first, keyset-paged on (occurred_at, event_id): (rows, next_cursor)."""
     query = select(EventLogRow).order_by(EventLogRow.occurred_at.desc(),
                                          EventLogRow.event_id.desc())
-    for name in ("type", "source", "booking_id", "payment_id", "status"):
+    for name in ("type", "source", "booking_id", "payment_id", "status", "correlation_id"):
         if filters.get(name) is not None:
             query = query.where(getattr(EventLogRow, name) == filters[name])
     if filters.get("since") is not None:

@@ -34,6 +34,7 @@ class NotificationRow(Base):
     next_attempt_at = Column(DateTime(timezone=True))
     sent_at = Column(DateTime(timezone=True))
     provider_message_id = Column(Text)
+    correlation_id = Column(Text)   # the chain it belongs to (its notification.* events too)
     calendar = Column(Text)    # the .ics an e-mail carries (a booking's confirmation)
     created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -21,6 +21,7 @@ from services.common.input import load
 from contracts.ical import CalendarSettings, booking_calendar, calendar_link
 from services.common.booking_links import DEFAULT_SECRET as DEFAULT_LINK_SECRET
 from services.common.booking_links import link_token, secret_from_config
+from services.common import tracing
 from services.common.outbox import record_event
 from services.notifications import store
 from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
@@ -189,7 +190,8 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
     rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
                                    channel=channel, recipient=recipient, audience=audience,
                                    template=template, text=text,
-                                   calendar=ics if channel == "email" else None)
+                                   calendar=ics if channel == "email" else None,
+                                   correlation_id=tracing.current())
             for channel, recipient in recipients]
     rows = [row for row in rows if row is not None]
     if rows:
@@ -216,10 +218,11 @@ def record_booking_messages(session, settings, events, now):
     """Booking events that arrived together: each one's messages, in the caller's
     transaction."""
     for event in events:
-        if event["type"] == "booking.created":
-            announce_hold(session, settings, event, now)
-        else:
-            announce_booking_event(session, settings, event, now)
+        with tracing.continuing(event.get("correlation_id")):
+            if event["type"] == "booking.created":
+                announce_hold(session, settings, event, now)
+            else:
+                announce_booking_event(session, settings, event, now)
 
 
 def announce_hold(session, settings, event, now):
@@ -371,7 +374,7 @@ def _record_manual_send(session, settings, request, booking, event_id, now):
         row = store.add_notification(
             session, now, event_id=event_id, booking_id=request.get("booking_id"),
             channel=request["channel"], recipient=request["recipient"], audience="direct",
-            template=FREE_TEXT, text=request["text"])
+            template=FREE_TEXT, text=request["text"], correlation_id=tracing.current())
         if row is None:
             return []
         store.wake_couriers(session)
@@ -471,5 +474,6 @@ def record_outcome(session, settings, claim, outcome, now):
     else:
         row.status, row.last_error, row.next_attempt_at = "failed", outcome.error, None
     session.flush()
-    record_event(session, SOURCE, f"notification.{row.status}", event_payload(row))
+    with tracing.continuing(row.correlation_id):   # the courier's timer has none of its own
+        record_event(session, SOURCE, f"notification.{row.status}", event_payload(row))
     return row

@@ -148,10 +148,9 @@ def test_an_action_the_api_refuses_shows_its_reason_in_words(dashboard, api, hal
     expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
 
 
-def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, api, hall,
-                                                                     rpc):
+def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, api, rpc):
     other = make_hall(rpc, hourly_price=480000)
-    booking = book(api, hall, "10:00", "11:00", "Лена Move")
+    booking = book(api, make_hall(rpc), "10:00", "11:00", "Лена Move")
     dashboard.goto(f"/admin/#booking={booking['id']}")
     dashboard.click("#move-booking")
     dashboard.select_option("#f-hall_id", str(other["id"]))

@@ -116,7 +116,8 @@ def test_a_service_that_does_not_answer_gives_503_within_the_timeout(lonely_gate
     answer = requests.get(lonely_gateway + "/api/halls", timeout=10)
     elapsed = time.monotonic() - started
     assert answer.status_code == 503 and answer.json()["error"] == "service_unavailable"
-    assert answer.json()["details"] == {"service": "booking", "retry_safe": True}
+    assert answer.json()["details"] == {"service": "booking", "retry_safe": True,
+                                        "request_id": answer.headers["X-Request-ID"]}
     assert int(answer.headers["Retry-After"]) > 0
     assert 0.9 <= elapsed < 3, elapsed
 
@@ -140,7 +141,8 @@ def test_a_service_that_is_not_running_gives_503_at_once(lonely_gateway):
     elapsed = time.monotonic() - started
     # no payments queue at all in this vhost: the broker says so, no need to wait
     assert answer.status_code == 503
-    assert answer.json()["details"] == {"service": "payments", "retry_safe": True}
+    assert answer.json()["details"] == {"service": "payments", "retry_safe": True,
+                                        "request_id": answer.headers["X-Request-ID"]}
     assert elapsed < 0.9, elapsed
 
 

@@ -142,7 +142,9 @@ def test_a_service_error_is_answered_from_the_one_table(gateway, web_session, er
     gateway["booking"].get_booking.side_effect = error
     answer = web_session.get("/api/bookings/b1", headers=admin())
     assert answer.status_code == status
-    assert answer.json() == {"error": code, "message": error.message, "details": error.details}
+    request_id = answer.headers["X-Request-ID"]
+    assert answer.json() == {"error": code, "message": error.message,
+                             "details": {**error.details, "request_id": request_id}}
 
 
 def test_a_service_that_did_not_answer_is_503_saying_a_retry_is_safe(gateway, web_session):
@@ -152,7 +154,21 @@ def test_a_service_that_did_not_answer_is_503_saying_a_retry_is_safe(gateway, we
     assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
     assert answer.json() == {"error": "service_unavailable",
                              "message": "booking did not answer in time. Retrying is safe.",
-                             "details": {"service": "booking", "retry_safe": True}}
+                             "details": {"service": "booking", "retry_safe": True,
+                                         "request_id": answer.headers["X-Request-ID"]}}
+
+
+def test_a_callers_request_id_is_kept_when_well_formed_and_replaced_when_not(gateway,
+                                                                             web_session):
+    gateway["booking"].list_halls.return_value = []
+    kept = web_session.get("/api/halls", headers={"X-Request-ID": "crm-7f3a.42"})
+    assert kept.headers["X-Request-ID"] == "crm-7f3a.42"
+    for bad in ("a b", "x" * 101, "<script>", ""):
+        made = web_session.get("/api/halls", headers={"X-Request-ID": bad})
+        assert made.headers["X-Request-ID"] != bad
+        assert len(made.headers["X-Request-ID"]) == 32
+    missing = web_session.get("/api/no-such-thing")
+    assert missing.json()["details"]["request_id"] == missing.headers["X-Request-ID"]
 
 
 def test_an_unexpected_error_is_a_500_without_its_insides(gateway, web_session):

@@ -3,6 +3,7 @@ themselves (the OpenAPI document is built from the same declarations)."""
 import functools
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 from marshmallow import ValidationError
@@ -14,7 +15,7 @@ from contracts.errors.base import ServiceUnavailable, StudioError
 from contracts import schema as contract_schema
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
-from services.common import tracing
+from services.common import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,12 @@ class JsonHttpEntrypoint(HttpRequestHandler):
         else a new one), and every error body has it in `details.request_id`."""
         request_id = tracing.accept(request.headers.get(tracing.REQUEST_ID_HEADER))
         request.environ[REQUEST_ID_KEY] = request_id
+        started = time.perf_counter()
         response = self._answer(request)
+        metrics.HTTP_SECONDS.labels(self.url, self.method).observe(time.perf_counter() - started)
+        metrics.HTTP_REQUESTS.labels(self.url, self.method, str(response.status_code)).inc()
+        if response.status_code == 403 and self.url.startswith("/api/payments/webhook/"):
+            metrics.WEBHOOKS_FORGED.labels(request.path.rsplit("/", 1)[-1]).inc()
         response.headers[tracing.REQUEST_ID_HEADER] = request_id
         if response.status_code >= 400 and response.mimetype == "application/json":
             _with_request_id(response, request_id)

@@ -23,6 +23,7 @@ from nameko.events import BROADCAST, EventHandler
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from gateway.errors import LiveStreamsFull, TooManyStreams
+from services.common import metrics
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class LiveStreams(SharedExtension):
         self.hub = Hub(int(settings.get("live_max_streams", 5000)),
                        int(settings.get("live_max_streams_per_booking", 8)),
                        int(settings.get("live_replay_events", 20)))
+        metrics.LIVE_STREAMS.set_function(lambda: self.hub.open_count)
 
 
 class LiveHub(DependencyProvider):

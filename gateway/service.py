@@ -1,12 +1,18 @@
 """The gateway: the only HTTP door. Thin endpoints: authorize, validate, one RPC, answer."""
+import hmac
+
 import eventlet
 from nameko.extensions import DependencyProvider
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from werkzeug.wrappers import Response
+
+from gateway import auth as access
 
 from gateway.admin_api import AdminApi
 from gateway.closures_api import ClosuresApi
 from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.booking_api import BookingApi
-from gateway.errors import RouteNotFound
+from gateway.errors import RouteNotFound, Unauthorized
 from gateway.http import HttpTracing, api, http
 from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
@@ -20,6 +26,7 @@ from gateway.rate_limits import RateLimiter
 from gateway.reports_api import ReportsApi
 from gateway.webhooks_api import WebhooksApi
 from services.common.config import Config
+from services.common.metrics import Metrics
 from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
 
@@ -34,6 +41,11 @@ class AdminToken(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.token
+
+
+class MetricsSettings(Config):
+    def build(self, config):
+        return dict(config.get("METRICS") or {})
 
 
 class PublicUrl(Config):
@@ -57,6 +69,8 @@ class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, Integra
     name = "gateway"
 
     tracing = HttpTracing()
+    metrics = Metrics()
+    config_metrics = MetricsSettings()
     admin_token = AdminToken()
     production_secrets = ProductionSecrets()
     rate_limits = RateLimiter()
@@ -96,6 +110,17 @@ class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, Integra
         healthy = all(state == "ok" for state in services.values())
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded",
                                            "services": services}
+
+    @api("GET", "/metrics", tag="system", content_type="text/plain",
+         summary="Prometheus metrics of this gateway process, for the bearer of METRICS.token "
+                 "(404 when no token is set: not for the public)")
+    def prometheus_metrics(self, request):
+        token = str((self.config_metrics or {}).get("token") or "")
+        if not token:
+            raise RouteNotFound("There is no GET /metrics.", {"path": "/metrics"})
+        if not hmac.compare_digest(access.bearer_token(request) or "", token):
+            raise Unauthorized("The metrics need the metrics token.", {})
+        return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
 
     @api("GET", "/api/openapi.json", summary="This API as an OpenAPI 3 document", tag="system")
     def openapi(self, request):

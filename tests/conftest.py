@@ -30,6 +30,9 @@ TEST_ENV = {
     # tested with their own rules (tests/service/test_booking_holds.py).
     **LOAD_TEST_LIMITS,
     "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
+    # every process's metrics on ports of this run's own (METRICS_PORT + offsets up to 49)
+    "METRICS_PORT": str(20000 + os.getpid() % 700 * 50),
+    "METRICS_TOKEN": "test-metrics-token",
     # local receivers stand in for the studio's CRM
     "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",
     "WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.1/32",

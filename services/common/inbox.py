@@ -41,7 +41,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from sqlalchemy import text
 
-from services.common import tracing
+from services.common import metrics, tracing
 from services.common.batches import batched_event_handler
 from services.common.rpc import rpc
 
@@ -149,9 +149,11 @@ class InboxRunner:
         try:
             # what the handler causes (RPCs, events) carries the event's correlation id
             with tracing.continuing(envelope.get("correlation_id")):
-                return self._run(service, handler_name, envelope,
-                                 lambda session: handle(service, session, envelope),
-                                 force, first_delivery).status
+                status = self._run(service, handler_name, envelope,
+                                   lambda session: handle(service, session, envelope),
+                                   force, first_delivery).status
+            metrics.observe_handled(service.name, handler_name, envelope, status)
+            return status
         except Exception:
             # The inbox itself could not record the event: give the message back to the
             # broker after a pause, rather than spin on a database that is away.
@@ -231,6 +233,9 @@ class InboxRunner:
             log.info("%s: a batch of %d failed (%r); handling them one by one",
                      handler_name, len(envelopes), exc)
             statuses, batch_failed = [None] * len(envelopes), True
+        for n, envelope in enumerate(envelopes):
+            if statuses[n] == DONE:
+                metrics.observe_handled(service.name, handler_name, envelope, DONE)
         for n, envelope in enumerate(envelopes):
             if statuses[n] is None:  # repeats, or all of a batch that failed
                 statuses[n] = self.handle(service, handler_name, envelope,

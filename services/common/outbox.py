@@ -25,7 +25,7 @@ from sqlalchemy import text
 from contracts.events import make_envelope
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
-from services.common import tracing
+from services.common import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class Relay:
 
     def __init__(self, service_name, config):
         settings = config["RELIABILITY"]
+        self.service_name = service_name
         self.uri = db_uri(config, service_name)
         self.batch = int(settings["outbox_batch"])
         self.idle_seconds = float(settings["outbox_idle_check_seconds"])
@@ -162,6 +163,8 @@ class Relay:
                                         for row in rows])
                 session.execute(text("UPDATE outbox SET published_at = now() "
                                      "WHERE id = ANY(:ids)"), {"ids": [row.id for row in rows]})
+        if rows:
+            metrics.observe_published(self.service_name, [row.envelope for row in rows])
         return len(rows)
 
     def remove_old(self):

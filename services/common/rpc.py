@@ -9,6 +9,7 @@ stay persistent and confirmed (the outbox relay).
 """
 import functools
 import logging
+import time
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
@@ -24,7 +25,7 @@ from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcCons
 
 import contracts.errors  # noqa: F401  (every error a service raises across RPC)
 from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError
-from services.common import tracing
+from services.common import metrics, tracing
 from services.common.production import ProductionSecrets
 
 log = logging.getLogger(__name__)
@@ -157,16 +158,23 @@ class _TimedServiceProxy:
 
         def call(*args, **kwargs):
             timer = eventlet.Timeout(self._timeout)
+            started, outcome = time.perf_counter(), "error"
             try:
                 _check_service_exists(method.amqp_uri, self._service_name)
-                return method(*args, **kwargs)
+                answer = method(*args, **kwargs)
+                outcome = "ok"
+                return answer
             except eventlet.Timeout as exc:
                 if exc is not timer:
                     raise
+                outcome = "timeout"
                 raise ServiceUnavailable(f"{self._service_name} did not answer in time",
                                          {"service": self._service_name})
             finally:
                 timer.cancel()
+                metrics.RPC_CALLS.labels(self._service_name, method_name, outcome).inc()
+                metrics.RPC_CALL_SECONDS.labels(self._service_name, method_name).observe(
+                    time.perf_counter() - started)
 
         return call
 
@@ -177,6 +185,7 @@ class Pingable:
 
     production_secrets = ProductionSecrets()
     tracing = tracing.Tracing()
+    metrics = metrics.Metrics()
 
     @rpc
     def ping(self):

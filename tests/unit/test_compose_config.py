@@ -97,3 +97,23 @@ def test_a_compose_client_parses_the_file():
     result = subprocess.run([*command, "-f", COMPOSE, "config", "-q"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_services_run_read_only_bounded_and_restarting(compose):
+    for name in SERVICES:
+        service = compose[name]
+        assert service["read_only"] is True and service["tmpfs"] == ["/tmp"], name
+        assert service["deploy"]["resources"]["limits"]["memory"], name
+        assert service["restart"] == "unless-stopped", name
+    published = {name for name, service in compose.items() if service.get("ports")}
+    # the gateway is the one public door; the rest listen on 127.0.0.1 only
+    assert all(port.startswith("127.0.0.1:") for name in published - {"gateway"}
+               for port in compose[name]["ports"])
+
+
+def test_the_image_runs_as_a_user_with_no_secret_baked_in():
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        dockerfile = f.read()
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    for secret in SECRETS | {"PASSWORD", "TOKEN", "SECRET"}:
+        assert not re.search(rf"^(ENV|ARG) .*{secret}", dockerfile, re.M), secret

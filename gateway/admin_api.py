@@ -110,12 +110,15 @@ class AdminApi:
 
     @api("POST", "/api/admin/bookings", tag=TAG, auth="admin", body=PhoneBookingSchema,
          response=PhoneBookingAnswerSchema, status=201, errors=[404, 409],
-         summary="A booking taken by phone: held like any other; payment=link also starts a "
-                 "payment and sends its link to the customer's e-mail and Telegram. An "
+         summary="A booking taken by phone: payment=desk holds it until it starts (paid on "
+                 "arrival); payment=link holds it like an online booking, starts a payment "
+                 "and sends its link to the customer's e-mail and Telegram. An "
                  "Idempotency-Key header makes the link's payment and messages one")
     def phone_booking(self, request, body):
         fields = ("hall_id", "start", "end", "customer", "comment")
-        booking = self.booking.create_booking({k: body[k] for k in fields if k in body})
+        # paid at the desk on arrival: held until it starts, not for the online hold's minutes
+        booking = self.booking.create_booking({k: body[k] for k in fields if k in body},
+                                              held_until_start=body["payment"] == "desk")
         booking.pop("access_token", None)   # the customer gets a link, not the token
         if body["payment"] == "desk":
             return {"booking": booking, "payment": None, "sent_to": []}

@@ -770,13 +770,17 @@ class Booking:
 
     @classmethod
     def place(cls, id, hall: Hall, rules: Rules, start: datetime, end: datetime, now: datetime,
-              customer: dict | None = None, special_days: dict | None = None) -> Booking:
+              customer: dict | None = None, special_days: dict | None = None,
+              held_until_start: bool = False) -> Booking:
         """A new booking holding [start, end) unpaid until its hold expires (never after it
-        starts). Raises what check_booking_request raises."""
+        starts): rules.hold_minutes, or until it starts when `held_until_start` (taken by an
+        operator, to be paid at the desk on arrival). Raises what check_booking_request
+        raises."""
         check_booking_request(hall, rules, start, end, now, special_days)
         price = quote(hall, rules, start, end)
         tz = rules.tz
-        hold_ends = min(_utc(now) + timedelta(minutes=rules.hold_minutes), _utc(start))
+        hold_ends = _utc(start) if held_until_start else min(
+            _utc(now) + timedelta(minutes=rules.hold_minutes), _utc(start))
         return cls(id=id, hall_id=hall.id, start=start.astimezone(tz), end=end.astimezone(tz),
                    status=BookingStatus.PENDING_PAYMENT, price_total=price.price_total,
                    prepayment_amount=price.prepayment_amount, currency=price.currency,

@@ -264,10 +264,12 @@ def price_quote(session, rules, hall_id, start, end, now=None):
 
 # --- bookings -----------------------------------------------------------------------------------
 
-def create_booking(session, rules, data, now, request_id=None, client_ip=None):
+def create_booking(session, rules, data, now, request_id=None, client_ip=None,
+                   held_until_start=False):
     """Hold a slot. A hold whose time has run out in the way is expired here, in this
     transaction (booking.expired), as the timer would. With a request_id a repeat answers
-    the first booking, access token included, and creates nothing."""
+    the first booking, access token included, and creates nothing. `held_until_start`: an
+    operator's booking paid at the desk, held until it starts."""
     request = data
     data = load(CreateBookingSchema, data)
     hall = store.load_hall(session, data["hall_id"])
@@ -284,7 +286,7 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None):
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
     booking = Booking.place(booking_id, hall, rules, start, end, now, customer,
-                            special_days_of(session, rules, hall.id, start))
+                            special_days_of(session, rules, hall.id, start), held_until_start)
     holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
                if key and rules.hold_limits[kind]}
     if holders:

@@ -112,15 +112,18 @@ class BookingService(Pingable):
 
     # --- bookings ---
     @rpc
-    def create_booking(self, booking, request_id=None, client_ip=None):
+    def create_booking(self, booking, request_id=None, client_ip=None,
+                       held_until_start=False):
         """Hold a slot unpaid until hold_expires_at. Returns the booking with its
         access_token. Emits booking.created (and booking.expired for a hold whose time had
-        run out in the way). Raises SlotTaken, TooManyHolds (unpaid holds per phone, e-mail,
-        client_ip). Idempotent per request_id: a repeat answers the first booking with its
-        token and creates nothing (IdempotencyKeyReused if the booking asked differs)."""
+        run out in the way). Raises SlotTaken, HallClosed, TooManyHolds (unpaid holds per
+        phone, e-mail, client_ip). Idempotent per request_id: a repeat answers the first
+        booking with its token and creates nothing (IdempotencyKeyReused if the booking asked
+        differs). held_until_start (operators only: a booking to be paid at the desk) holds
+        it until it starts instead of BOOKING.hold_minutes."""
         with self.db.get_session() as session:
             return operations.create_booking(session, self.rules, booking, now(), request_id,
-                                             client_ip)
+                                             client_ip, held_until_start)
 
     @rpc
     def get_booking(self, booking_id, access_token=None):

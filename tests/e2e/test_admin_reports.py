@@ -147,4 +147,7 @@ def test_a_phone_booking_paid_at_the_desk_is_only_held(api, rpc):
         "payment": "desk", "customer": {"name": "Desk", "phone": "+7 916 555-44-34"}})
     assert answer.status_code == 201, answer.text
     assert answer.json()["payment"] is None
-    assert answer.json()["booking"]["status"] == "pending_payment"
+    booking = answer.json()["booking"]
+    assert booking["status"] == "pending_payment"
+    # held until the customer comes, not for the online hold's minutes
+    assert booking["hold_expires_at"] == booking["start"] == f"{DAY}T15:00:00+03:00"

@@ -5,7 +5,7 @@ import pytest
 
 from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, InvalidTransition,
                                       RescheduleLimitReached, RescheduleTooLate)
-from services.booking.domain import BookingStatus, Hall, Tariff
+from services.booking.domain import Booking, BookingStatus, Hall, Tariff
 from tests.unit.test_booking_domain import (MONDAY, START, at, evening_tariff, make_hall,
                                             make_rules, placed)
 
@@ -139,3 +139,11 @@ def test_no_money_is_lost_or_made_by_a_move(paid, to):
     transition = booking.reschedule(HALL, make_rules(), *to, FRIDAY_BEFORE, by="customer")
     assert booking.amount_paid + transition.refund_due == paid
     assert 0 <= booking.amount_paid <= booking.price_total
+
+
+def test_a_booking_paid_at_the_desk_is_held_until_it_starts():
+    desk = Booking.place("d", HALL, make_rules(), START, START + timedelta(hours=2),
+                         at(MONDAY, 12), held_until_start=True)
+    assert desk.hold_expires_at == START
+    assert not desk.is_hold_expired(START - timedelta(minutes=1))
+    assert desk.is_hold_expired(START)

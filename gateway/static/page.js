@@ -403,7 +403,7 @@
       el("th", { scope: "row", class: "time" }, minute % 60 === 0 || narrow.matches ? clockOf(minute) : ""),
       shownDays.map((day) => slotCell(day, minute, free[day] || {}))));
     const dayTabs = narrow.matches ? el("div", { class: "day-tabs", role: "group" }, days.map((day, i) =>
-      el("button", { type: "button", class: i === book.dayIndex ? "active" : "",
+      el("button", { type: "button", id: `day-tab-${i}`, class: i === book.dayIndex ? "active" : "",
         "aria-pressed": i === book.dayIndex ? "true" : "false",
         onclick: () => { book.dayIndex = i; renderBook(); } }, dateLabel(day, true)))) : null;
     return el("section", { class: "card", "aria-labelledby": "calendar-title" },

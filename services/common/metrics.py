@@ -22,6 +22,7 @@ from nameko.rpc import Rpc
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from services.common.config import db_uri
 
@@ -84,20 +85,30 @@ def observe_handled(service_name, handler_name, envelope, outcome):
 
 
 class ReliabilityCollector:
-    """Outbox lag and size, inbox failed and dead counts, read from the database at scrape."""
+    """Outbox lag and size, inbox failed and dead counts, read from the database at scrape,
+    on a connection of the scrape's own (no pool: an idle service holds no more connections,
+    docs/ARCHITECTURE.md's budget)."""
 
     def __init__(self, service_name, uri):
         from services.common.db import session_factory   # not for the gateway (no database)
         self.service_name = service_name
-        self.Session = session_factory(uri, pool_size=1, max_overflow=0)
+        self.Session = session_factory(uri, poolclass=NullPool)
+
+    @staticmethod
+    def _families():
+        return (GaugeMetricFamily("studio_outbox_lag_seconds",
+                                  "Age of the oldest unpublished event", labels=["service"]),
+                GaugeMetricFamily("studio_outbox_unpublished", "Events not yet published",
+                                  labels=["service"]),
+                GaugeMetricFamily("studio_inbox_events", "Events waiting in the inbox, by status",
+                                  labels=["service", "status"]))
+
+    def describe(self):
+        """What collect() yields, without asking the database (registering calls this)."""
+        return self._families()
 
     def collect(self):
-        lag = GaugeMetricFamily("studio_outbox_lag_seconds",
-                                "Age of the oldest unpublished event", labels=["service"])
-        size = GaugeMetricFamily("studio_outbox_unpublished", "Events not yet published",
-                                 labels=["service"])
-        inbox = GaugeMetricFamily("studio_inbox_events", "Events waiting in the inbox, by status",
-                                  labels=["service", "status"])
+        lag, size, inbox = self._families()
         try:
             with self.Session() as session:
                 count, age = session.execute(text(

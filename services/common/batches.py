@@ -18,10 +18,30 @@ import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Queue, binding
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, HEARTBEAT_CONFIG_KEY
+from nameko.events import EventHandler
 from nameko.extensions import Entrypoint
 from nameko.standalone.events import get_event_exchange
 
 log = logging.getLogger(__name__)
+
+
+def event_queue_arguments(config):
+    """The declare arguments of the durable event queues: RELIABILITY.event_queue_type
+    `quorum` makes them quorum queues (replicated across a RabbitMQ cluster; a policy cannot
+    change the type of a queue, only its declaration can). `classic` (the default) declares
+    them as before. Changing it needs the queues drained and deleted first (docs/OPERATIONS.md)."""
+    kind = str((config.get("RELIABILITY") or {}).get("event_queue_type") or "classic")
+    if kind not in ("classic", "quorum"):
+        raise ValueError(f"RELIABILITY.event_queue_type is classic or quorum, got {kind!r}")
+    return {"x-queue-type": "quorum"} if kind == "quorum" else {}
+
+
+class ReliableEventHandler(EventHandler):
+    """nameko's event handler whose durable queue is declared with event_queue_arguments."""
+
+    def setup(self):
+        super().setup()
+        self.queue.queue_arguments = event_queue_arguments(self.container.config)
 
 
 class BatchedEventHandler(Entrypoint):
@@ -38,6 +58,7 @@ class BatchedEventHandler(Entrypoint):
         self.heartbeat = config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT)
         self.queue = Queue(
             f"evt-batch--{self.container.service_name}.{self.method_name}", durable=True,
+            queue_arguments=event_queue_arguments(config),
             bindings=[binding(get_event_exchange(source, config), routing_key=event_type)
                       for source, event_type in self.subscriptions])
         self._running = False

@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import eventlet
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from sqlalchemy import text
 
 from services.common import metrics, tracing
-from services.common.batches import batched_event_handler
+from services.common.batches import ReliableEventHandler, batched_event_handler
 from services.common.rpc import rpc
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,8 @@ def on_event(source_service, event_type):
         handle_delivery.inbox_handler = method
         # requeue only matters when the inbox itself could not record the event (database
         # down): handler errors are kept in the inbox and never reach nameko.
-        return event_handler(source_service, event_type, requeue_on_error=True)(handle_delivery)
+        return ReliableEventHandler.decorator(source_service, event_type,
+                                              requeue_on_error=True)(handle_delivery)
 
     return decorate
 
@@ -152,7 +152,7 @@ class InboxRunner:
                 status = self._run(service, handler_name, envelope,
                                    lambda session: handle(service, session, envelope),
                                    force, first_delivery).status
-            metrics.observe_handled(service.name, handler_name, envelope, status)
+            metrics.observe_handled(service, handler_name, envelope, status)
             return status
         except Exception:
             # The inbox itself could not record the event: give the message back to the
@@ -235,7 +235,7 @@ class InboxRunner:
             statuses, batch_failed = [None] * len(envelopes), True
         for n, envelope in enumerate(envelopes):
             if statuses[n] == DONE:
-                metrics.observe_handled(service.name, handler_name, envelope, DONE)
+                metrics.observe_handled(service, handler_name, envelope, DONE)
         for n, envelope in enumerate(envelopes):
             if statuses[n] is None:  # repeats, or all of a batch that failed
                 statuses[n] = self.handle(service, handler_name, envelope,

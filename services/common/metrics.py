@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 # Each service's processes serve metrics on METRICS.port + offset + PROCESS_INDEX (0..9).
 PORT_OFFSETS = {"booking": 0, "payments": 10, "integration": 20, "notifications": 30,
                 "gateway": 40}
-SERVICES_WITH_DATABASE = ("booking", "payments", "integration", "notifications")
 
 HTTP_REQUESTS = Counter("studio_http_requests_total", "HTTP requests answered by the gateway",
                         ["route", "method", "status"])
@@ -80,8 +79,10 @@ def observe_published(source, envelopes):
             NOTIFICATIONS.labels(payload["channel"], outcome).inc()
 
 
-def observe_handled(service_name, handler_name, envelope, outcome):
-    EVENTS_HANDLED.labels(service_name, handler_name, envelope.get("type", ""), outcome).inc()
+def observe_handled(service, handler_name, envelope, outcome):
+    """An inbox handler decided an event; `service` is the nameko service instance."""
+    EVENTS_HANDLED.labels(getattr(service, "name", type(service).__name__), handler_name,
+                          envelope.get("type", ""), outcome).inc()
 
 
 class ReliabilityCollector:
@@ -151,7 +152,7 @@ class Metrics(DependencyProvider):
         if base and name in PORT_OFFSETS:
             serve(base + PORT_OFFSETS[name] + int(os.environ.get("PROCESS_INDEX") or 0),
                   str(settings.get("address") or "127.0.0.1"))
-        if name in SERVICES_WITH_DATABASE and "DB_URIS" in self.container.config:
+        if f"{name}:Base" in (self.container.config.get("DB_URIS") or {}):
             with _server_lock:
                 if not any(isinstance(c, ReliabilityCollector) for c in _collectors):
                     collector = ReliabilityCollector(name, db_uri(self.container.config, name))

@@ -1,42 +1,12 @@
 """make backup / make restore on a system of the test's own: after a paid booking, back up,
 drop the four databases, restore, and the booking, its payment and its events are back and
 served."""
-import shutil
-import tempfile
-
-import pytest
-
 from scripts.backup import backup, restore
-from scripts.system import System, free_port, rabbitmqctl
-from services.common.config import db_uri, load_config
-from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgrade
+from services.common.config import db_uri
+from services.common.migrate import SERVICES_WITH_DATABASE, drop_database
 from tests.amqp import rpc_client, wait_until
-from tests.conftest import ADMIN_TOKEN, RUN_ID, Api
+from tests.conftest import ADMIN_TOKEN, Api
 from tests.integration.integration_flow import MockProviderPayer, book, hour_slots, make_hall
-
-
-@pytest.fixture
-def own_world(monkeypatch):
-    """Databases, a vhost and a gateway address of this test alone (it drops its databases)."""
-    prefix, vhost, address = f"studio_test_{RUN_ID}_bk", f"studio_test_{RUN_ID}_bk", \
-        f"127.0.0.1:{free_port()}"
-    env = {"DB_PREFIX": prefix, "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-           "WEB_SERVER_ADDRESS": address, "PUBLIC_URL": f"http://{address}"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    config = load_config()
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    for name in SERVICES_WITH_DATABASE:
-        upgrade(name, db_uri(config, name))
-    log_dir = tempfile.mkdtemp(prefix="studio-backup-test-")
-    try:
-        yield config, System(env=env, log_dir=log_dir), log_dir
-    finally:
-        for name in SERVICES_WITH_DATABASE:
-            drop_database(db_uri(config, name))
-        rabbitmqctl("delete_vhost", vhost)
-        shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def test_a_backup_restores_a_paid_booking_its_payment_and_its_events(own_world):

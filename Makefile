@@ -9,8 +9,9 @@ export PYTHONPATH := $(CURDIR)
 
 # Command-line tools the tests use, installed by apt-get when missing (scripts/ensure_tools.sh;
 # `command=package` when the names differ).
-# chromium: the booking page in a real browser (tests/browser)
-TEST_TOOLS := docker-compose chromium
+# chromium: the booking page in a real browser (tests/browser); promtool (Debian's prometheus
+# package, not started): the alert rules and the scrape config (tests/unit/test_monitoring_files.py)
+TEST_TOOLS := docker-compose chromium promtool=prometheus
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,6 +87,8 @@ shell: deps
 operator: deps
 	$(PY) -m scripts.operator "$(NAME)" "$(ROLE)"
 
+# containers for development (docker-compose.override.yml: mounted code, a mail catcher);
+# production is `docker compose -f docker-compose.yml up -d` (docs/OPERATIONS.md)
 up:
 	docker compose up -d --build
 

@@ -65,6 +65,7 @@ def test_the_containers_healthcheck_pings_one_service(system):
                               cwd=ROOT, capture_output=True, text=True, timeout=30)
 
     assert healthcheck("booking").returncode == 0
+    assert healthcheck("gateway").returncode == 0
     unknown = healthcheck("billing")
     assert unknown.returncode == 1 and "billing" in unknown.stderr
 

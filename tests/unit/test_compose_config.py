@@ -9,11 +9,13 @@ import subprocess
 import pytest
 import yaml
 
-from scripts.system import ROOT, SERVICES
+from scripts.healthcheck import service_of
+from scripts.system import ROOT, SERVICES, System
 from services.common.config import load_config
 from services.payments.config import Settings
 
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
+DEVELOPMENT = os.path.join(ROOT, "docker-compose.override.yml")
 SECRETS = {"ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "YOOKASSA_SECRET_KEY",
            "TINKOFF_PASSWORD", "SBER_PASSWORD", "SBER_CALLBACK_KEY", "MOCK_WEBHOOK_SECRET"}
 
@@ -34,10 +36,19 @@ def config_reads():
         return set(re.findall(r"\$\{(\w+):", f.read()))
 
 
+@pytest.fixture(scope="module")
+def development():
+    with open(DEVELOPMENT) as f:
+        return yaml.safe_load(f)["services"]
+
+
 def test_every_process_of_make_run_is_a_container_running_the_same_class(compose):
     for name, target in SERVICES.items():
         assert compose[name]["command"] == ["nameko", "run", "--config", "config.yaml", target]
-        assert compose[name]["healthcheck"]["test"], name
+        # the image's HEALTHCHECK watches it; compose only sets the timings
+        assert "test" not in compose[name]["healthcheck"], name
+        assert compose[name]["healthcheck"]["start_period"], name
+    assert compose["migrate"]["healthcheck"] == {"disable": True}
     assert compose["migrate"]["command"][-1] == (
         "python -m services.common.migrate && python -m services.booking.demo_data")
 
@@ -89,14 +100,42 @@ def compose_client():
     return None
 
 
-def test_a_compose_client_parses_the_file():
+@pytest.mark.parametrize("files", [[COMPOSE], [COMPOSE, DEVELOPMENT]],
+                         ids=["production", "development"])
+def test_a_compose_client_parses_the_files(files):
     command = compose_client()
     if command is None:
         pytest.skip("no compose client: `make test` installs docker-compose "
                     "(scripts/ensure_tools.sh)")
-    result = subprocess.run([*command, "-f", COMPOSE, "config", "-q"], capture_output=True,
+    named = [argument for path in files for argument in ("-f", path)]
+    result = subprocess.run([*command, *named, "config", "-q"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_service_runs_as_many_containers_as_make_run_runs_processes(compose, monkeypatch):
+    for name in SERVICES:
+        if name == "gateway":  # one published port: more gateways go behind a proxy
+            assert "replicas" not in compose[name]["deploy"]
+            continue
+        variable = f"{name.upper()}_PROCESSES"
+        assert compose[name]["deploy"]["replicas"] == f"${{{variable}:-1}}"
+        monkeypatch.setenv(variable, "3")
+        assert System(env=dict(os.environ)).process_count(name) == 3
+        assert compose[name]["deploy"]["resources"]["limits"]["memory"], name
+
+
+def test_development_mounts_the_code_and_catches_mail_and_production_does_not(
+        compose, development):
+    for name in [*SERVICES, "migrate"]:
+        mounts = development[name]["volumes"]
+        assert "./services:/app/services:ro" in mounts, name
+        assert development[name]["environment"]["SMTP_HOST"] == "mailpit", name
+        assert not compose[name].get("volumes"), name
+    assert "mailpit" in development and "mailpit" not in compose
+    # no secret has a value in the development file
+    for service in development.values():
+        assert SECRETS.isdisjoint(service.get("environment", {})), service
 
 
 def test_the_services_run_read_only_bounded_and_restarting(compose):
@@ -115,5 +154,13 @@ def test_the_image_runs_as_a_user_with_no_secret_baked_in():
     with open(os.path.join(ROOT, "Dockerfile")) as f:
         dockerfile = f.read()
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert re.search(r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "scripts.healthcheck"\]$',
+                     dockerfile, re.M)
     for secret in SECRETS | {"PASSWORD", "TOKEN", "SECRET"}:
         assert not re.search(rf"^(ENV|ARG) .*{secret}", dockerfile, re.M), secret
+
+
+def test_the_images_healthcheck_watches_the_service_its_container_runs(compose):
+    for name in SERVICES:
+        assert service_of(compose[name]["command"]) == name
+    assert service_of(compose["migrate"]["command"]) is None

@@ -11,6 +11,8 @@ ROLES = ("owner", "manager", "viewer")
 RANK = {"viewer": 0, "manager": 1, "owner": 2}
 # The machine token (ADMIN_TOKEN) acts as this operator.
 TOKEN_OPERATOR = "token"
+# An audit entry's outcome from before its change is made until it is answered.
+AUDIT_PENDING = "pending"
 
 NAME = validate.Regexp(r"^[\w.@-]{2,64}$", error="2-64 letters, digits, '.', '@', '-', '_'")
 PASSWORD = validate.Length(min=10, max=200)
@@ -73,7 +75,8 @@ class AuditEntrySchema(Schema):
     booking_id = fields.String(allow_none=True)
     details = fields.Dict(metadata={"description": "the request's fields (never a password)"})
     outcome = fields.String(metadata={"description": "ok, or the error code it was refused "
-                                                     "with"})
+                                                     "with; pending while it is being made "
+                                                     "(or if its end was never heard)"})
     ip = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
 

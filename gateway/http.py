@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from contracts.errors.base import ServiceUnavailable, StudioError
 from contracts import schema as contract_schema
+from contracts.operators import AUDIT_PENDING
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body
 from services.common import metrics, tracing
@@ -185,26 +186,24 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
             if route.with_operator:
                 kwargs["operator"] = operator
             audited = operator is not None and request.method not in access.SAFE_METHODS
+            audit_id = None
             try:
                 if route.query is not None:
                     kwargs["query"] = _validated(route.query, request.args.to_dict())
                 if route.body is not None:
                     kwargs["body"] = _validated(route.body,
                                                 parse_json_body(request, route.optional_body))
+                if audited:
+                    audit_id = _audit_intent(self, request, operator, fn.__name__, path_values,
+                                             kwargs.get("body"))
                 result = fn(self, request, **kwargs)
             except ServiceUnavailable as exc:
-                if audited:
-                    _audit(self, request, operator, fn.__name__, path_values,
-                           kwargs.get("body"), None, exc.code)
+                _audit_outcome(self, audit_id, None, exc.code)
                 raise _with_retry_advice(exc, request) from None
             except Exception as exc:
-                if audited:
-                    _audit(self, request, operator, fn.__name__, path_values,
-                           kwargs.get("body"), None, getattr(exc, "code", "error"))
+                _audit_outcome(self, audit_id, None, getattr(exc, "code", "error"))
                 raise
-            if audited:
-                _audit(self, request, operator, fn.__name__, path_values, kwargs.get("body"),
-                       result, "ok")
+            _audit_outcome(self, audit_id, result, "ok")
             if not isinstance(result, (tuple, Response)):
                 result = route.status, result
             return _with_headers(result, allowance.headers()) if allowance else result
@@ -214,24 +213,33 @@ def api(method, path, *, summary, tag, auth=None, body=None, query=None, respons
     return decorate
 
 
-def _audit(service, request, operator, action, path_values, body, result, outcome):
-    """Record an operator's change after it is answered. The change itself is already made
-    (or refused) by then: a trail that cannot be written is logged, not turned into an error
-    on a change that happened."""
-    answer = result[1] if isinstance(result, tuple) else result
-    answer = answer if isinstance(answer, dict) else {}
-    booking_id = (path_values.get("booking_id") or answer.get("booking_id")
-                  or (answer.get("booking") or {}).get("id")
+def _audit_intent(service, request, operator, action, path_values, body):
+    """Put an operator's change into the audit trail before it is made, as `pending`: a change
+    the trail cannot hold is not made (the integration service's error answers the request),
+    so none goes unrecorded. Its id, for the outcome."""
+    booking_id = (path_values.get("booking_id")
                   or (body.get("booking_id") if isinstance(body, dict) else None))
     target = ", ".join(f"{key}={value}" for key, value in path_values.items()) or None
     entry = {"operator": operator.name, "role": operator.role, "action": action,
              "target": target, "booking_id": booking_id,
-             "details": body if isinstance(body, dict) else {}, "outcome": str(outcome),
+             "details": body if isinstance(body, dict) else {}, "outcome": AUDIT_PENDING,
              "ip": request.remote_addr, "request_id": access.request_id(request)}
+    return service.integration.record_action(entry)["id"]
+
+
+def _audit_outcome(service, audit_id, result, outcome):
+    """How the change ended, and the booking it made (a phone booking's id comes with the
+    answer). The change is made (or refused) by now: an outcome that cannot be written is
+    logged, and the entry stays `pending`, not turned into an error on a change that happened."""
+    if audit_id is None:
+        return
+    answer = result[1] if isinstance(result, tuple) else result
+    answer = answer if isinstance(answer, dict) else {}
+    booking_id = answer.get("booking_id") or (answer.get("booking") or {}).get("id")
     try:
-        service.integration.record_action(entry)
+        service.integration.record_outcome(audit_id, str(outcome), booking_id)
     except Exception:
-        log.exception("could not record %s by %s in the audit trail", action, operator.name)
+        log.exception("could not record the outcome %s of audit entry %s", outcome, audit_id)
 
 
 def _with_headers(result, headers):

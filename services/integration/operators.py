@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text, update
 
-from contracts.operators import (TOKEN_OPERATOR, AuditQuerySchema, CreateOperatorSchema,
+from contracts.operators import (AUDIT_PENDING, TOKEN_OPERATOR, AuditQuerySchema, CreateOperatorSchema,
                                  UpdateOperatorSchema)
 from contracts.errors.base import InvalidRequest
 from contracts.errors.integration import (OperatorExists, OperatorNotFound, SessionEnded,
@@ -237,6 +237,15 @@ def record_action(session, entry, now=None):
     session.add(row)
     session.flush()
     return audit_view(row)
+
+
+def record_outcome(session, audit_id, outcome, booking_id=None):
+    """How a pending action ended; the booking it made, where it names none yet. Only a
+    pending entry changes, so a repeat does nothing."""
+    session.execute(
+        update(AuditRow)
+        .where(AuditRow.id == audit_id, AuditRow.outcome == AUDIT_PENDING)
+        .values(outcome=outcome, booking_id=func.coalesce(AuditRow.booking_id, booking_id)))
 
 
 def audit_view(row):

@@ -209,6 +209,13 @@ class IntegrationService(Pingable, ReliableConsumer):
             return operators.record_action(session, entry)
 
     @rpc
+    def record_outcome(self, audit_id, outcome, booking_id=None):
+        """How the action of a pending audit entry ended ("ok" or the error's code), and the
+        booking it made if the entry names none; harmless to repeat."""
+        with self.db.get_session() as session:
+            operators.record_outcome(session, audit_id, outcome, booking_id)
+
+    @rpc
     def list_audit(self, booking_id=None, operator=None, cursor=None, limit=50):
         """{items, next_cursor}: the audit trail newest first, by booking or operator."""
         filters = given(booking_id=booking_id, operator=operator, cursor=cursor, limit=limit)

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from contracts.operators import AUDIT_PENDING
 from contracts.errors.base import InvalidRequest
 from services.integration import operators
 from contracts.errors.integration import (OperatorExists, SessionEnded, SignInRefused,
@@ -165,3 +166,14 @@ def test_the_audit_trail_pages_newest_first(session):
                                           "cursor": first["next_cursor"]})
     assert [e["action"] for e in first["items"] + rest["items"]] == ["act2", "act1", "act0"]
     assert rest["next_cursor"] is None
+
+
+def test_an_action_is_pending_until_its_outcome_which_is_written_once(session):
+    name = a_name()
+    entry = operators.record_action(session, {"operator": name, "action": "create_booking",
+                                              "outcome": AUDIT_PENDING})
+    assert entry["outcome"] == "pending" and entry["booking_id"] is None
+    operators.record_outcome(session, entry["id"], "ok", "b-made")
+    operators.record_outcome(session, entry["id"], "slot_taken", "b-other")  # a late repeat
+    [kept] = operators.list_audit(session, {"operator": name})["items"]
+    assert (kept["outcome"], kept["booking_id"]) == ("ok", "b-made")

@@ -181,3 +181,35 @@ def test_an_unexpected_error_is_a_500_without_its_insides(gateway, web_session):
 def test_an_unknown_route_is_a_json_404(gateway, web_session):
     answer = web_session.get("/api/nothing-here")
     assert (answer.status_code, answer.json()["error"]) == (404, "route_not_found")
+
+
+def test_an_operators_change_enters_the_trail_before_it_is_made_and_its_outcome_after(
+        gateway, web_session):
+    steps = []
+    gateway["integration"].record_action.side_effect = (
+        lambda entry: steps.append(("trail", entry["action"], entry["outcome"])) or {"id": 7})
+    gateway["booking"].cancel_booking.side_effect = (
+        lambda *args, **kwargs: steps.append(("cancel",)) or {"id": "b1"})
+    gateway["integration"].record_outcome.side_effect = (
+        lambda *args: steps.append(("outcome", *args)))
+    answer = web_session.delete("/api/bookings/b1", json={"reason": "flood"}, headers=admin())
+    assert answer.status_code == 200, answer.text
+    assert steps == [("trail", "cancel_booking", "pending"), ("cancel",),
+                     ("outcome", 7, "ok", None)]
+
+
+def test_a_change_the_trail_cannot_hold_is_not_made(gateway, web_session):
+    gateway["integration"].record_action.side_effect = ServiceUnavailable(
+        "integration did not answer in time", {"service": "integration"})
+    answer = web_session.delete("/api/bookings/b1", json={}, headers=admin())
+    assert answer.status_code == 503 and answer.json()["details"]["service"] == "integration"
+    gateway["booking"].cancel_booking.assert_not_called()
+    gateway["integration"].record_outcome.assert_not_called()
+
+
+def test_a_refused_change_is_in_the_trail_with_the_refusal(gateway, web_session):
+    gateway["integration"].record_action.return_value = {"id": 8}
+    gateway["booking"].cancel_booking.side_effect = BookingNotFound(
+        "There is no booking b1.", {"booking_id": "b1"})
+    assert web_session.delete("/api/bookings/b1", json={}, headers=admin()).status_code == 404
+    gateway["integration"].record_outcome.assert_called_once_with(8, "booking_not_found", None)

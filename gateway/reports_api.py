@@ -67,13 +67,15 @@ class ReportsApi:
     @api("GET", "/api/admin/reports/takings", tag=TAG, auth="admin", role="owner",
          query=ReportQuerySchema, response=TakingsSchema,
          summary="Takings of local days date_from..date_to: money in (payments that "
-                 "succeeded), refunds out and net, in total, per day, per provider and per "
-                 "hall (owner)")
+                 "succeeded, and money taken at the desk as provider \"desk\"), refunds out "
+                 "and net, in total, per day, per provider and per hall (owner)")
     def takings_report(self, request, query):
         loaded = ReportQuerySchema().load(query)
         start, end = self._local_span(loaded)
         rows = self.payments.takings(start.isoformat(), end.isoformat(),
                                      self.dashboard_settings["timezone"])
+        rows += self.booking.desk_takings(loaded["date_from"].isoformat(),
+                                          loaded["date_to"].isoformat())
         hall_of = self.booking.halls_of_bookings(sorted({row["booking_id"] for row in rows}))
         halls = {hall["id"]: hall["name"]
                  for hall in self.booking.list_halls(include_inactive=True)}

@@ -1,6 +1,6 @@
 """The booking service's tables."""
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Date, DateTime,
-                        ForeignKey, Integer, MetaData, Text, func)
+                        ForeignKey, Index, Integer, MetaData, Text, func)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID
 from sqlalchemy.orm import DeclarativeBase
 
@@ -89,6 +89,20 @@ class SpecialDayRow(Base):
     opens = Column(Text)    # "HH:MM"; opens and closes null: closed all day
     closes = Column(Text)
     note = Column(Text)
+
+
+class DeskPaymentRow(Base):
+    """Money an operator took at the studio's desk (cash or the studio's card terminal): the
+    takings count it beside the providers' payments."""
+    __tablename__ = "desk_payments"
+
+    payment_id = Column(Text, primary_key=True)    # "desk:<uuid>", also in the booking's payment_ids
+    booking_id = Column(UUID(as_uuid=False), ForeignKey("bookings.id"), nullable=False)
+    amount = Column(BigInteger, nullable=False)
+    taken_at = Column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (CheckConstraint("amount > 0", name="desk_payment_amount"),
+                      Index("desk_payments_taken_at", "taken_at"))
 
 
 class IdempotencyKeyRow(Base):

@@ -383,6 +383,7 @@ def confirm_at_desk(session, rules, booking_id, data, now, request_id=None):
                                        {"amount": [f"must be at most {due}"]})
     view = confirm_booking(session, rules, booking_id, payment_id, amount, now)
     view.pop("overpaid")  # never more than due at the desk
+    store.record_desk_payment(session, payment_id, booking_id, amount, now)
     return view
 
 

@@ -10,6 +10,7 @@ from services.common.input import load
 
 # Time that counts as taken: bookings that happen (or happened), not holds or cancellations.
 OCCUPYING = ("confirmed", "completed")
+DESK = "desk"   # the takings' "provider" of money taken at the studio's desk
 EXPORT_LIMIT = 10000
 
 _BOOKED_MINUTES = text("""
@@ -29,6 +30,16 @@ _HEAT = text("""
                          - interval '15 minutes', interval '15 minutes') AS q
     WHERE b.status IN :occupying AND b.start_at < :end AND b.end_at > :start
     GROUP BY 1, 2, 3""").bindparams(bindparam("occupying", expanding=True))
+
+
+# Desk money per local day and booking, in the rows payments' takings answer (no refunds: a
+# desk payment is given back at the desk, not through a provider).
+_DESK_TAKINGS = text("""
+    SELECT (taken_at AT TIME ZONE :tz)::date AS day, booking_id,
+           sum(amount) AS money_in, count(*) AS payments
+    FROM desk_payments
+    WHERE taken_at >= :start AND taken_at < :end
+    GROUP BY 1, 2 ORDER BY 1""")
 
 
 def _days(date_from, date_to):
@@ -107,3 +118,14 @@ def export_rows(session, rules, date_from, date_to):
         {"start": start, "end": end, "n": EXPORT_LIMIT}).mappings()
     return [{key: (value.astimezone(rules.tz).isoformat() if isinstance(value, datetime)
                    else value) for key, value in row.items()} for row in rows]
+
+
+def desk_takings(session, rules, date_from, date_to):
+    """Money taken at the desk per (local day, booking) over local days date_from..date_to,
+    as payments' takings rows with provider "desk", in kopecks."""
+    date_from, date_to = _days(date_from, date_to)
+    start, end = _span(rules, date_from, date_to)
+    rows = session.execute(_DESK_TAKINGS, {"tz": rules.tz.key, "start": start, "end": end})
+    return [{"day": row.day.isoformat(), "provider": DESK, "booking_id": str(row.booking_id),
+             "money_in": int(row.money_in), "refunds": 0, "payments": row.payments,
+             "refund_count": 0} for row in rows]

@@ -268,6 +268,14 @@ class BookingService(Pingable):
             return reports.halls_of(session, booking_ids)
 
     @rpc
+    def desk_takings(self, date_from, date_to):
+        """Money taken at the desk on local days date_from..date_to: rows {day, provider:
+        "desk", booking_id, money_in, refunds: 0, payments, refund_count: 0}, as payments'
+        takings answers them. Aggregated in SQL; reads only."""
+        with self.db.get_session() as session:
+            return reports.desk_takings(session, self.rules, date_from, date_to)
+
+    @rpc
     def export_bookings(self, date_from, date_to):
         """Bookings starting on local days date_from..date_to as flat rows (for CSV), by
         start, at most 10000. Reads only."""

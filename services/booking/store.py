@@ -211,6 +211,17 @@ def retake_slot(session, row, booking, hall):
         session.flush()
 
 
+_DESK_PAYMENT = text(
+    "INSERT INTO desk_payments (payment_id, booking_id, amount, taken_at) "
+    "VALUES (:payment_id, :booking_id, :amount, :taken_at) ON CONFLICT DO NOTHING")
+
+
+def record_desk_payment(session, payment_id, booking_id, amount, taken_at):
+    """Money taken at the desk, for the takings; a repeat of the same payment adds nothing."""
+    session.execute(_DESK_PAYMENT, {"payment_id": payment_id, "booking_id": str(booking_id),
+                                    "amount": amount, "taken_at": taken_at})
+
+
 _SET_STATUS = text("UPDATE bookings SET status = :status, updated_at = now(), "
                    "revision = revision + 1 WHERE id = ANY(CAST(:ids AS uuid[]))")
 

@@ -66,6 +66,29 @@ def test_takings_count_a_payment_in_and_its_refund_out_by_hall_and_provider(api,
     assert taken["total"]["money_in"] == sum(d["money_in"] for d in taken["by_day"])
 
 
+def test_money_taken_at_the_desk_is_in_the_takings_by_day_hall_and_as_the_desk(api, rpc,
+                                                                              config):
+    hall = make_hall(rpc)
+    booking = book(api, hall, "16:00", "18:00")
+    confirm = f"/api/bookings/{booking['id']}/confirm"
+    first, rest = 1500_00, booking["price_total"] - 1500_00
+    assert api.post(confirm, admin=True, json={"amount": first}).status_code == 200
+    # the same request again (a retry) is not money twice
+    for _ in range(2):
+        assert api.post(confirm, admin=True, json={"amount": rest},
+                        headers={"Idempotency-Key": f"desk-{booking['id']}"}).status_code == 200
+    today = studio_today(config)
+    taken = report(api, "takings", today, today).json()
+    [row] = [h for h in taken["by_hall"] if h["hall_id"] == hall["id"]]
+    assert row == {"hall_id": hall["id"], "hall_name": hall["name"],
+                   "money_in": booking["price_total"], "refunds": 0,
+                   "net": booking["price_total"]}
+    desk = next(p for p in taken["by_provider"] if p["provider"] == "desk")
+    assert desk["money_in"] >= booking["price_total"] and desk["refunds"] == 0
+    [day] = taken["by_day"]
+    assert day["money_in"] == taken["total"]["money_in"] >= booking["price_total"]
+
+
 def test_occupancy_and_heat_map_count_the_hours_booked(api, rpc):
     hall = make_hall(rpc)
     booking = book(api, hall, "10:00", "12:00")

@@ -5,11 +5,13 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import status_and_body
-from services.common.migrate import drop_database, upgrade
+from services.common.config import db_uri
+from services.common.migrate import alembic_config, drop_database, ensure_database, upgrade
 from services.payments import webhooks
 from services.payments.config import Gateways
 from services.payments.providers import build_provider
@@ -84,3 +86,22 @@ def gateways(fakes, endpoint):
     gateways = Gateways("test", adapters(fakes, endpoint))
     endpoint.gateways = gateways
     return gateways
+
+
+@pytest.fixture
+def database_at(config):
+    """An empty database of the service's own, at a given revision, with its alembic config
+    to upgrade it further (a migration's test); dropped after."""
+    made = []
+
+    def at(service, revision):
+        uri = f"{db_uri(config, service)}_at_{revision.lower()}"
+        ensure_database(uri)
+        command.upgrade(alembic_config(service, uri), revision)
+        engine = create_engine(uri)
+        made.append((engine, uri))
+        return engine, alembic_config(service, uri)
+    yield at
+    for engine, uri in made:
+        engine.dispose()
+        drop_database(uri)

@@ -3,30 +3,8 @@ a failed or dead event recorded before the upgrade can still be retried after it
 import json
 import uuid
 
-import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-
-from services.common.config import db_uri
-from services.common.migrate import alembic_config, drop_database, ensure_database
-
-
-@pytest.fixture
-def database_at(config):
-    """An empty database of the service's own, at a given revision; dropped after."""
-    made = []
-
-    def at(service, revision):
-        uri = f"{db_uri(config, service)}_handler_names"
-        ensure_database(uri)
-        command.upgrade(alembic_config(service, uri), revision)
-        engine = create_engine(uri)
-        made.append((engine, uri))
-        return engine, alembic_config(service, uri)
-    yield at
-    for engine, uri in made:
-        engine.dispose()
-        drop_database(uri)
+from sqlalchemy import text
 
 
 def put(engine, handler, event_type, status, event_id=None):

@@ -32,7 +32,8 @@ class CalendarSettings:
     summary_shows_customer: bool = False
     feed_days_back: int = 30
     public_url: str = "http://127.0.0.1:8000"
-    # Signs the calendar links in messages (no booking token travels in a chat); empty: none.
+    # Signs the calendar links in messages (no booking token travels in a chat): the booking
+    # link secret (BOOKING_LINK_SECRET), under a purpose of its own; empty: no links.
     link_secret: str = ""
 
     @classmethod
@@ -43,7 +44,7 @@ class CalendarSettings:
                    summary_shows_customer=shows in ("1", "true", "yes", "on"),
                    feed_days_back=int(section.get("feed_days_back", cls.feed_days_back)),
                    public_url=str(config.get("PUBLIC_URL") or cls.public_url).rstrip("/"),
-                   link_secret=str(section.get("link_secret") or ""))
+                   link_secret=str(config.get("BOOKING_LINK_SECRET") or ""))
 
     @property
     def etag_suffix(self):

@@ -29,7 +29,6 @@ TEST_ENV = {
     # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
     # tested with their own rules (tests/service/test_booking_holds.py).
     **LOAD_TEST_LIMITS,
-    "CALENDAR_LINK_SECRET": "test-calendar-link-secret",
     # every process's metrics on ports of this run's own (METRICS_PORT + offsets up to 49)
     "METRICS_PORT": str(20000 + os.getpid() % 700 * 50),
     "METRICS_TOKEN": "test-metrics-token",

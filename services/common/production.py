@@ -7,7 +7,8 @@ from nameko.extensions import DependencyProvider
 
 # The values config.yaml and docker-compose.yml give a developer's machine.
 DEVELOPMENT_SECRETS = {"", "change-me-admin-token", "guest", "studio-dev", "postgres",
-                       "mock-webhook-secret"}
+                       "mock-webhook-secret", "dev-only-webhook-secret-key",
+                       "dev-only-booking-link-secret"}
 
 # provider: (the setting that says it is in use, its secrets and the variables they come from)
 PROVIDER_SECRETS = {
@@ -36,6 +37,11 @@ def default_secrets(config):
         problems.append("AMQP_URI has the broker's default password (or none)")
     if any(_is_default(urlsplit(uri).password) for uri in config["DB_URIS"].values()):
         problems.append("DATABASE_URL has the database's default password (or none)")
+    if _is_default(config.get("BOOKING_LINK_SECRET")):
+        problems.append("BOOKING_LINK_SECRET is the default one: set a long random secret")
+    webhook_keys = str((config.get("WEBHOOKS") or {}).get("secret_keys") or "").split(",")
+    if any(_is_default(key) for key in webhook_keys):
+        problems.append("WEBHOOK_SECRET_KEYS is the default one (or empty): set a long random key")
     providers = config["PAYMENTS"].get("providers") or {}
     for name, (identity, secrets) in PROVIDER_SECRETS.items():
         settings = providers.get(name) or {}

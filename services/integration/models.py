@@ -60,8 +60,8 @@ class WebhookEndpointRow(Base):
     include_personal_data = Column(Boolean, nullable=False, server_default="false")
     active = Column(Boolean, nullable=False, server_default="true")
     disabled_reason = Column(Text)
-    # The signing secrets are needed in clear to sign; they leave only in the answer that
-    # creates or rotates them.
+    # The signing secrets, sealed (webhook_rules.SecretBox: "sealed:<Fernet token>"); in clear
+    # they leave only in the answer that creates or rotates them.
     secret = Column(Text, nullable=False)
     previous_secret = Column(Text)
     previous_secret_expires_at = Column(DateTime(timezone=True))

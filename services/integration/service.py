@@ -255,6 +255,13 @@ class IntegrationService(Pingable, ReliableConsumer):
                                           overlap_hours)
 
     @rpc
+    def reseal_webhook_secrets(self):
+        """Seal every endpoint's secrets under the first of WEBHOOK_SECRET_KEYS (after putting
+        a new key first; the old one may go once this is done). How many endpoints."""
+        with self.db.get_session() as session:
+            return webhooks.reseal_secrets(session, self.webhook_settings)
+
+    @rpc
     def list_webhook_endpoints(self):
         """Every endpoint (never its secret). Reads only."""
         with self.db.get_session() as session:

@@ -13,7 +13,7 @@ class WebhookWork:
         self.settings = settings
 
     def claim_due(self, session, now, limit):
-        return webhooks.claim_due(session, now, limit)
+        return webhooks.claim_due(session, self.settings, now, limit)
 
     def deliver(self, claim):
         return webhooks.deliver(claim, self.settings, now())

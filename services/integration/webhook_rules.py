@@ -3,6 +3,8 @@ which events it gets, how a delivery is signed (the Standard Webhooks specificat
 receiver's answer means, and when the next try falls due."""
 import base64
 import fnmatch
+import functools
+import hashlib
 import ipaddress
 import json
 import math
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet, MultiFernet
 from standardwebhooks import Webhook
 
 SECRET_PREFIX = "whsec_"
@@ -20,6 +23,38 @@ EVENT_PATTERN = re.compile(r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")
 # Cloud metadata services: never reachable, whatever the allow-list says.
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2"))
+
+
+SEALED_PREFIX = "sealed:"
+DEVELOPMENT_SECRET_KEY = "dev-only-webhook-secret-key"
+
+
+@dataclass(frozen=True)
+class SecretBox:
+    """The endpoints' signing secrets are needed in clear to sign, so they are kept encrypted
+    (Fernet: AES-CBC with an HMAC) under WEBHOOK_SECRET_KEYS: a database dump or backup alone
+    does not let anyone forge the studio's webhooks. The first key seals; every key opens, so a
+    key is rotated by putting the new one first (then `reseal_webhook_secrets`)."""
+    keys: tuple = (DEVELOPMENT_SECRET_KEY,)
+
+    @functools.cached_property
+    def _fernet(self):
+        # any passphrase makes a key: its SHA-256 is the 32 bytes Fernet wants
+        return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
+                            for key in self.keys])
+
+    def seal(self, secret):
+        return SEALED_PREFIX + self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, stored):
+        """The secret in clear; one stored before secrets were sealed is taken as it is."""
+        if stored is None or not stored.startswith(SEALED_PREFIX):
+            return stored
+        return self._fernet.decrypt(stored.removeprefix(SEALED_PREFIX).encode()).decode()
+
+    def reseal(self, stored):
+        """Sealed under the first key (after a key rotation, or a secret stored in clear)."""
+        return None if stored is None else self.seal(self.open(stored))
 
 
 class AddressRefused(Exception):
@@ -40,6 +75,7 @@ class WebhookSettings:
     secret_overlap: timedelta = timedelta(hours=24)
     concurrency: int = 10
     interval_seconds: float = 5.0
+    secret_box: SecretBox = SecretBox()
 
     @classmethod
     def from_config(cls, config):
@@ -70,6 +106,7 @@ class WebhookSettings:
             secret_overlap=timedelta(hours=number("secret_overlap_hours", 24)),
             concurrency=number("concurrency", defaults.concurrency, int),
             interval_seconds=number("interval_seconds", defaults.interval_seconds),
+            secret_box=SecretBox(tuple(items("secret_keys")) or defaults.secret_box.keys),
         )
 
     @property

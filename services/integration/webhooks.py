@@ -97,7 +97,8 @@ def register_endpoint(session, settings, data, now, request_id=None):
               "event_types": data["event_types"], "active": data["active"],
               "include_personal_data": data["include_personal_data"]}
     row_id = session.execute(
-        insert(WebhookEndpointRow).values(**fields, secret=webhook_rules.new_secret(),
+        insert(WebhookEndpointRow).values(**fields,
+                                          secret=settings.secret_box.seal(webhook_rules.new_secret()),
                                           request_id=request_id, created_at=now,
                                           updated_at=now)
         .on_conflict_do_nothing(index_elements=[WebhookEndpointRow.request_id])
@@ -110,7 +111,7 @@ def register_endpoint(session, settings, data, now, request_id=None):
                                        {"request_id": request_id})
     else:
         row = session.get(WebhookEndpointRow, row_id)
-    return endpoint_view(row, secret=row.secret)
+    return endpoint_view(row, secret=settings.secret_box.open(row.secret))
 
 
 def update_endpoint(session, settings, endpoint_id, changes, now):
@@ -133,11 +134,23 @@ def rotate_secret(session, settings, endpoint_id, now, overlap_hours=None):
     row = load_endpoint(session, endpoint_id, for_update=True)
     overlap = (settings.secret_overlap if overlap_hours is None
                else timedelta(hours=float(overlap_hours)))
+    secret = webhook_rules.new_secret()
     row.previous_secret, row.previous_secret_expires_at = row.secret, now + overlap
-    row.secret = webhook_rules.new_secret()
+    row.secret = settings.secret_box.seal(secret)
     row.updated_at = now
     session.flush()
-    return endpoint_view(row, secret=row.secret)
+    return endpoint_view(row, secret=secret)
+
+
+def reseal_secrets(session, settings):
+    """Every endpoint's secrets sealed under the first of WEBHOOK_SECRET_KEYS (after that key
+    was put first, or an upgrade from secrets kept in clear); how many endpoints."""
+    rows = session.scalars(select(WebhookEndpointRow).with_for_update()).all()
+    for row in rows:
+        row.secret = settings.secret_box.reseal(row.secret)
+        row.previous_secret = settings.secret_box.reseal(row.previous_secret)
+    session.flush()
+    return len(rows)
 
 
 def list_endpoints(session):
@@ -271,7 +284,7 @@ class Claim:
     secrets: tuple
 
 
-def claim_due(session, now, limit):
+def claim_due(session, settings, now, limit):
     """Take due deliveries of active endpoints, leased; a booking's deliveries to one
     endpoint go one at a time, in the order they were recorded."""
     earlier = aliased(WebhookDeliveryRow)
@@ -300,8 +313,10 @@ def claim_due(session, now, limit):
         claims.append(Claim(
             delivery_id, attempts, envelope["event_id"], endpoint.url,
             webhook_rules.body_of(envelope, endpoint.include_personal_data),
-            tuple(webhook_rules.signing_secrets(endpoint.secret, endpoint.previous_secret,
-                                                endpoint.previous_secret_expires_at, now))))
+            tuple(webhook_rules.signing_secrets(
+                settings.secret_box.open(endpoint.secret),
+                settings.secret_box.open(endpoint.previous_secret),
+                endpoint.previous_secret_expires_at, now))))
     return claims
 
 

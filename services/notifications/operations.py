@@ -180,7 +180,7 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
         context = {**context, **booking_links(settings, booking_id)}
     ics = None
     if template in CALENDAR_TEMPLATES:
-        # the .ics itself when its links are signed (CALENDAR.link_secret), else the page's
+        # the .ics itself by a link signed with BOOKING_LINK_SECRET (none when it is empty)
         direct = calendar_link(booking_id, settings.calendar)
         if direct:
             context = {**context, "calendar_url": direct}

@@ -3,6 +3,7 @@ verifies signatures with the Standard Webhooks package; the clock is in the test
 import ipaddress
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from contracts.events import make_envelope
 from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
 from services.integration import store, webhook_http, webhooks
-from services.integration.webhook_rules import WebhookSettings
+from services.integration.webhook_rules import SecretBox, WebhookSettings
 from tests.databases import own_database
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -70,7 +71,7 @@ def enqueue(session, envelope, now=START):
 def send_due(session, now, settings=SETTINGS, post=webhook_http.post):
     """One round of the courier at `now`: claim, send (signed at the real time, as the
     courier does), record."""
-    claims = webhooks.claim_due(session, now, 100)
+    claims = webhooks.claim_due(session, SETTINGS, now, 100)
     session.commit()
     for claim in claims:
         answer = webhooks.deliver(claim, settings, datetime.now(timezone.utc), post=post)
@@ -227,6 +228,29 @@ def test_during_a_secret_rotation_both_signatures_are_sent(session, receiver):
     send_due(session, START + timedelta(hours=2))
     assert receiver.requests[1]["verified_with"] == [rotated["secret"]]
     assert "secret" not in webhooks.get_endpoint(session, endpoint["id"])
+
+
+def test_secrets_are_kept_sealed_and_a_reseal_moves_them_to_a_new_key(session, receiver):
+    endpoint = register(session, receiver)
+    rotated = webhooks.rotate_secret(session, SETTINGS, endpoint["id"], START, overlap_hours=1)
+    session.commit()
+    stored = session.execute(text("SELECT secret, previous_secret FROM webhook_endpoints "
+                                  "WHERE id = :id"), {"id": endpoint["id"]}).one()
+    assert all(value.startswith("sealed:") for value in stored)
+    assert rotated["secret"] not in stored.secret and endpoint["secret"] not in stored.previous_secret
+
+    new_key = replace(SETTINGS, secret_box=SecretBox(("new-key", *SETTINGS.secret_box.keys)))
+    assert webhooks.reseal_secrets(session, new_key) >= 1
+    session.commit()
+    only_new = SecretBox(("new-key",))
+    resealed = session.execute(text("SELECT secret, previous_secret FROM webhook_endpoints "
+                                    "WHERE id = :id"), {"id": endpoint["id"]}).one()
+    assert only_new.open(resealed.secret) == rotated["secret"]
+    assert only_new.open(resealed.previous_secret) == endpoint["secret"]
+    # and back under the module's key, for the endpoints the other tests still send to
+    webhooks.reseal_secrets(session, replace(SETTINGS, secret_box=SecretBox(
+        (*SETTINGS.secret_box.keys, "new-key"))))
+    session.commit()
 
 
 def test_registering_validates_urls_and_patterns_and_is_idempotent(session, receiver):

@@ -17,7 +17,8 @@ from services.payments.config import Settings
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 DEVELOPMENT = os.path.join(ROOT, "docker-compose.override.yml")
 SECRETS = {"ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SMTP_PASSWORD", "YOOKASSA_SECRET_KEY",
-           "TINKOFF_PASSWORD", "SBER_PASSWORD", "SBER_CALLBACK_KEY", "MOCK_WEBHOOK_SECRET"}
+           "TINKOFF_PASSWORD", "SBER_PASSWORD", "SBER_CALLBACK_KEY", "MOCK_WEBHOOK_SECRET",
+           "BOOKING_LINK_SECRET", "WEBHOOK_SECRET_KEYS", "METRICS_TOKEN"}
 
 
 @pytest.fixture(scope="module")

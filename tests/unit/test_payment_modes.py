@@ -17,12 +17,15 @@ SANDBOXES = {"yookassa": "https://api.yookassa.ru/v3",  # a test shop: same API,
              "sberpay": "https://3dsec.sberbank.ru/payment/rest/"}
 PRODUCTION_SECRETS = {"ADMIN_TOKEN": "a-long-random-operator-token",
                       "AMQP_URI": "amqp://studio:broker-s3cret@rabbitmq:5672/",
-                      "DATABASE_URL": "postgresql://studio:db-s3cret@postgres:5432"}
+                      "DATABASE_URL": "postgresql://studio:db-s3cret@postgres:5432",
+                      "WEBHOOK_SECRET_KEYS": "a-long-random-webhook-key",
+                      "BOOKING_LINK_SECRET": "a-long-random-link-secret"}
 
 
 def config_for(monkeypatch, **environment):
     for variable in (*PROVIDER_URL_VARIABLES, "YOOKASSA_SHOP_ID", "TINKOFF_TERMINAL_KEY",
-                     "SBER_USERNAME", "AMQP_URI", "DATABASE_URL", "ADMIN_TOKEN"):
+                     "SBER_USERNAME", "AMQP_URI", "DATABASE_URL", "ADMIN_TOKEN", "WEBHOOK_SECRET_KEYS",
+                     "BOOKING_LINK_SECRET"):
         monkeypatch.delenv(variable, raising=False)
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
@@ -57,7 +60,8 @@ def test_production_refuses_every_default_secret_and_names_each(monkeypatch):
     with pytest.raises(RuntimeError) as refused:
         refuse_default_secrets_in_production(config)
     message = str(refused.value)
-    for variable in ("ADMIN_TOKEN", "AMQP_URI", "DATABASE_URL"):
+    for variable in ("ADMIN_TOKEN", "AMQP_URI", "DATABASE_URL", "WEBHOOK_SECRET_KEYS",
+                     "BOOKING_LINK_SECRET"):
         assert variable in message
 
 

@@ -5,9 +5,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from cryptography.fernet import InvalidToken
 from standardwebhooks import Webhook
 
-from services.integration.webhook_rules import (AddressRefused, WebhookSettings, body_of,
+from services.integration.webhook_rules import (AddressRefused, SecretBox, WebhookSettings,
+                                                body_of,
                                                 check_address, event_type_problem,
                                                 failing_too_long, new_secret, next_try_delay,
                                                 signed_headers, signing_secrets, url_problem,
@@ -111,3 +113,37 @@ def test_the_customer_is_left_out_unless_the_endpoint_is_trusted_with_it():
     assert "customer" not in private["payload"] and private["payload"]["booking_id"] == "b"
     assert json.loads(body_of(envelope, True)) == envelope
     assert "Анна" in body_of(envelope, True)   # UTF-8, not \\u escapes
+
+
+def test_a_sealed_secret_opens_with_its_key_and_shows_nothing_of_itself():
+    box, secret = SecretBox(("key-one",)), new_secret()
+    sealed = box.seal(secret)
+    assert sealed.startswith("sealed:") and secret not in sealed
+    assert secret.removeprefix("whsec_") not in sealed
+    assert box.open(sealed) == secret
+    assert box.seal(secret) != sealed    # a fresh nonce each time
+    with pytest.raises(InvalidToken):
+        SecretBox(("another-key",)).open(sealed)
+
+
+def test_a_new_key_goes_first_and_the_old_one_still_opens_until_resealed():
+    old, secret = SecretBox(("key-one",)), new_secret()
+    sealed_before = old.seal(secret)
+    rotated = SecretBox(("key-two", "key-one"))
+    assert rotated.open(sealed_before) == secret
+    resealed = rotated.reseal(sealed_before)
+    assert SecretBox(("key-two",)).open(resealed) == secret
+    with pytest.raises(InvalidToken):
+        old.open(resealed)
+
+
+def test_a_secret_stored_before_sealing_is_used_as_it_is_and_sealed_by_a_reseal():
+    box, secret = SecretBox(("key-one",)), new_secret()
+    assert box.open(secret) == secret and box.open(None) is None
+    assert box.open(box.reseal(secret)) == secret and box.reseal(secret).startswith("sealed:")
+
+
+def test_the_keys_come_from_config_the_first_sealing():
+    settings = WebhookSettings.from_config({"WEBHOOKS": {"secret_keys": "new-key, old-key"}})
+    assert settings.secret_box.keys == ("new-key", "old-key")
+    assert WebhookSettings.from_config({}).secret_box.keys == ("dev-only-webhook-secret-key",)

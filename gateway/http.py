@@ -3,6 +3,7 @@ themselves (the OpenAPI document is built from the same declarations)."""
 import functools
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 
@@ -263,20 +264,31 @@ def _with_retry_advice(exc, request):
     return type(exc)(f"{exc.message}. {advice}", {**exc.details, "retry_safe": safe})
 
 
-def _nul_fields(value, path=""):
-    """Where the strings holding U+0000 are: PostgreSQL's text cannot store that character."""
+# What JSON can carry but PostgreSQL's text and jsonb cannot store: U+0000, and the halves of
+# a surrogate pair on their own ("\ud800" is valid JSON, not valid Unicode text).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "The NUL character (U+0000) and lone surrogates (U+D800-U+DFFF) are not allowed."
+
+
+def _unstorable_fields(value, path=""):
+    """Where the strings (values or keys) holding an unstorable character are."""
     if isinstance(value, str):
-        return [path or "_"] if "\x00" in value else []
+        return [path or "_"] if UNSTORABLE.search(value) else []
     items = value.items() if isinstance(value, dict) else \
         enumerate(value) if isinstance(value, list) else ()
-    return [found for key, item in items
-            for found in _nul_fields(item, f"{path}.{key}" if path else str(key))]
+    found = []
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if UNSTORABLE.search(str(key)):  # the key itself: named in escapes, not kept
+            found.append(UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", where))
+        else:
+            found += _unstorable_fields(item, where)
+    return found
 
 
 def _validated(schema_cls, data):
-    nul = _nul_fields(data)
-    if nul:
-        raise ValidationError({field: ["The NUL character (U+0000) is not allowed."]
-                               for field in nul})
+    unstorable = _unstorable_fields(data)
+    if unstorable:
+        raise ValidationError({field: [UNSTORABLE_MESSAGE] for field in unstorable})
     schema = contract_schema(schema_cls)
     return schema.dump(schema.load(data))

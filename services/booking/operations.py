@@ -374,7 +374,8 @@ def confirm_at_desk(session, rules, booking_id, data, now, request_id=None):
     payment_id = payment_id or f"desk:{uuid.uuid4()}"
     due = row.price_total - row.amount_paid
     amount = data.get("amount", due)
-    if payment_id not in row.payment_ids:  # a repeat changes nothing and answers the same
+    taken_now = payment_id not in row.payment_ids  # a repeat changes nothing, answers the same
+    if taken_now:
         if due <= 0:
             raise BookingRuleViolation("Nothing is due on this booking.",
                                        {"amount": ["the booking is paid in full"]})
@@ -383,7 +384,8 @@ def confirm_at_desk(session, rules, booking_id, data, now, request_id=None):
                                        {"amount": [f"must be at most {due}"]})
     view = confirm_booking(session, rules, booking_id, payment_id, amount, now)
     view.pop("overpaid")  # never more than due at the desk
-    store.record_desk_payment(session, payment_id, booking_id, amount, now)
+    if taken_now:
+        store.record_desk_payment(session, payment_id, booking_id, amount, now)
     return view
 
 

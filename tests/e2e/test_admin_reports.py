@@ -72,11 +72,14 @@ def test_money_taken_at_the_desk_is_in_the_takings_by_day_hall_and_as_the_desk(a
     booking = book(api, hall, "16:00", "18:00")
     confirm = f"/api/bookings/{booking['id']}/confirm"
     first, rest = 1500_00, booking["price_total"] - 1500_00
-    assert api.post(confirm, admin=True, json={"amount": first}).status_code == 200
+    cash = {"amount": first, "payment_id": f"cash-{booking['id']}"}
+    assert api.post(confirm, admin=True, json=cash).status_code == 200
     # the same request again (a retry) is not money twice
     for _ in range(2):
         assert api.post(confirm, admin=True, json={"amount": rest},
                         headers={"Idempotency-Key": f"desk-{booking['id']}"}).status_code == 200
+    repeat = api.post(confirm, admin=True, json=cash)   # after it is paid in full, too
+    assert repeat.status_code == 200 and repeat.json()["remaining_due"] == 0, repeat.text
     today = studio_today(config)
     taken = report(api, "takings", today, today).json()
     [row] = [h for h in taken["by_hall"] if h["hall_id"] == hall["id"]]

@@ -108,3 +108,24 @@ def test_a_nul_character_in_any_field_is_422_and_changes_nothing(api, hall):
     [listed] = [h for h in api.get("/api/admin/halls", admin=True).json()
                 if h["id"] == hall["id"]]
     assert listed["description"] == "for tests"
+
+
+@pytest.mark.parametrize("body, field", [
+    ('{"description": "half a pair \\ud818"}', "description"),
+    ('{"opening_hours": {"mon": {"a\\u0000b": 1}}}', "opening_hours.mon.a\\u0000b"),
+    ('{"opening_hours": {"\\udc00x": ["09:00", "18:00"]}}', "opening_hours.\\udc00x"),
+])
+def test_text_postgresql_cannot_store_is_422_in_values_and_keys(api, hall, body, field):
+    answer = api.request("PATCH", f"/api/admin/halls/{hall['id']}", admin=True, data=body,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert field in answer.json()["details"]
+
+
+def test_a_lone_surrogate_in_a_customers_booking_is_422(api, hall):
+    answer = api.request("POST", "/api/bookings", data=(
+        '{"hall_id": %d, "start": "2030-01-10T12:00", "end": "2030-01-10T13:00", '
+        '"customer": {"name": "\\ud800", "phone": "+7 916 000-11-22"}}' % hall["id"]),
+        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert "customer.name" in answer.json()["details"]

@@ -14,12 +14,12 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from services.booking import operations
 from services.booking.domain import BookingStatus, Rules
-from services.common.migrate import drop_database, upgrade
+from services.common.migrate import scratch_database
 
 _INSERT_HOLDS = text(
     "INSERT INTO bookings (id, hall_id, start_at, end_at, busy, status, price_total, "
@@ -42,24 +42,12 @@ def insert_due_holds(engine, hall_id, count, now, status=BookingStatus.PENDING_P
         }).scalars().all()
 
 
-@contextmanager
-def booking_database(uri):
-    """A booking database of its own, migrated; dropped afterwards."""
-    upgrade("booking", uri)
-    engine = create_engine(uri)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop_database(uri)
-
-
 def run(booking_db_uri, config, holds=5000, batch=None):
     """Expire `holds` due holds as the timer does; the figures as a dict."""
     rules = Rules.from_config(config["BOOKING"], config["STUDIO_TIMEZONE"])
     batch = batch or int(config["BOOKING"].get("timer_batch") or 500)
     now = datetime.now(timezone.utc)
-    with booking_database(booking_db_uri + "_expiry") as engine:
+    with scratch_database("booking", booking_db_uri + "_expiry") as engine:
         with Session(engine) as session, session.begin():
             hall = operations.save_hall(session, {
                 "name": f"Expiry bench {uuid.uuid4()}", "capacity": 4,

@@ -167,28 +167,8 @@
   };
   let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
 
-  function t(key, vars) {
-    let text = WORDS[lang][key];
-    if (text === undefined) text = WORDS.ru[key] !== undefined ? WORDS.ru[key] : key;
-    if (typeof text !== "string") return text;
-    return text.replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? vars[name] : ""));
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-      else if (name === "class") node.className = value;
-      else if (name === "text") node.textContent = value;
-      else node.setAttribute(name, value === true ? "" : value);
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
+  const t = Studio.words(WORDS, () => lang);
+  const { el, newKey, addDays, weekdayOf, mondayOf, minutesOf, clockOf } = Studio;
 
   // --- the API ----------------------------------------------------------------------------
   function cookie(name) {
@@ -238,12 +218,6 @@
     return items;
   }
 
-  function newKey() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
   function apiReason(data) {
     if (!data || typeof data !== "object") return String(data || "");
     const fields = Object.entries(data.details || {})
@@ -253,28 +227,8 @@
   }
 
   // --- money and time -----------------------------------------------------------------------
-  function money(kopecks) {
-    return new Intl.NumberFormat(lang === "ru" ? "ru-RU" : "en-GB", {
-      style: "currency", currency: "RUB", minimumFractionDigits: kopecks % 100 ? 2 : 0,
-    }).format((kopecks || 0) / 100);
-  }
-
-  function studioToday() {
-    return new Intl.DateTimeFormat("en-CA", { timeZone: cfg.timezone }).format(new Date());
-  }
-
-  function addDays(day, n) {
-    const d = new Date(day + "T12:00:00Z");
-    d.setUTCDate(d.getUTCDate() + n);
-    return d.toISOString().slice(0, 10);
-  }
-
-  function weekdayOf(day) { return (new Date(day + "T12:00:00Z").getUTCDay() + 6) % 7; }
-  function mondayOf(day) { return addDays(day, -weekdayOf(day)); }
-  function minutesOf(clock) { const [h, m] = clock.split(":").map(Number); return h * 60 + m; }
-  function clockOf(minutes) {
-    return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
-  }
+  function money(kopecks) { return Studio.money(kopecks, lang); }
+  function studioToday() { return Studio.today(cfg.timezone); }
   // The API gives times in the studio's zone with their offset: the text is the local time.
   function localDay(iso) { return iso.slice(0, 10); }
   function localMinutes(iso) { return minutesOf(iso.slice(11, 16)); }

@@ -126,29 +126,8 @@
   };
   let lang = localStorage.getItem("studio.lang") === "en" ? "en" : "ru";
 
-  function t(key, vars) {
-    let text = WORDS[lang][key];
-    if (text === undefined) text = WORDS.ru[key];
-    if (typeof text !== "string") return text;
-    return text.replace(/\{(\w+)\}/g, (_, name) => (vars && name in vars ? vars[name] : ""));
-  }
-
-  // --- small DOM helper -------------------------------------------------------------------
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (name === "class") node.className = value;
-      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-      else if (name === "dataset") Object.assign(node.dataset, value);
-      else node.setAttribute(name, value === true ? "" : value);
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
+  const t = Studio.words(WORDS, () => lang);
+  const { el, newKey, addDays, weekdayOf, mondayOf, minutesOf, clockOf } = Studio;
 
   // --- the API ----------------------------------------------------------------------------
   async function call(method, path, options) {
@@ -171,12 +150,6 @@
     return { status: response.status, data, response };
   }
 
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
   function apiReason(data) {
     // The API's own words: its message, then what it says about each field.
     const parts = [];
@@ -189,41 +162,16 @@
   }
 
   // --- formatting (times arrive in the studio's zone with their offset) --------------------
-  function money(kopecks, currency) {
-    const whole = kopecks % 100 === 0;
-    return new Intl.NumberFormat(lang === "ru" ? "ru-RU" : "en-GB", {
-      style: "currency", currency: currency || "RUB",
-      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2,
-    }).format(kopecks / 100);
-  }
+  function money(kopecks, currency) { return Studio.money(kopecks, lang, currency); }
   const clock = (iso) => iso.slice(11, 16);
   const dayOf = (iso) => iso.slice(0, 10);
   function dateLabel(day, withWeekday) {
-    const [y, m, d] = day.split("-").map(Number);
     const options = { day: "numeric", month: "short", timeZone: "UTC" };
     if (withWeekday) options.weekday = "short";
     return new Intl.DateTimeFormat(lang === "ru" ? "ru-RU" : "en-GB", options)
-      .format(new Date(Date.UTC(y, m - 1, d)));
+      .format(Studio.dateOf(day));
   }
-  function addDays(day, n) {
-    const [y, m, d] = day.split("-").map(Number);
-    return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
-  }
-  function weekdayOf(day) {  // 0 = Monday
-    const [y, m, d] = day.split("-").map(Number);
-    return (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7;
-  }
-  function studioToday() {
-    return new Intl.DateTimeFormat("en-CA", { timeZone: cfg.timezone, year: "numeric",
-      month: "2-digit", day: "2-digit" }).format(new Date());
-  }
-  function minutesOf(text) {
-    const [h, m] = text.split(":").map(Number);
-    return h * 60 + m;
-  }
-  function clockOf(minutes) {
-    return String(Math.floor(minutes / 60)).padStart(2, "0") + ":" + String(minutes % 60).padStart(2, "0");
-  }
+  function studioToday() { return Studio.today(cfg.timezone); }
   function durationText(minutes) {
     const h = Math.floor(minutes / 60), m = minutes % 60;
     return m ? t("duration", { h, m }) : t("durationHours", { h });
@@ -262,10 +210,6 @@
     errors: {}, formMessage: "", submitting: false, idempotencyKey: null,
   };
   const narrow = window.matchMedia("(max-width: 640px)");
-
-  function mondayOf(day) {
-    return addDays(day, -weekdayOf(day));
-  }
 
   async function startBooking() {
     book.weekStart = mondayOf(studioToday());

@@ -2,6 +2,7 @@
 
     python -m services.common.migrate [service ...]     (all services when none is named)
 """
+import contextlib
 import os
 import sys
 
@@ -46,6 +47,19 @@ def alembic_config(service_name, uri):
 def upgrade(service_name, uri):
     ensure_database(uri)
     command.upgrade(alembic_config(service_name, uri), "head")
+
+
+@contextlib.contextmanager
+def scratch_database(service_name, uri):
+    """An engine on a database of the service's own at `uri`, made and migrated, dropped
+    afterwards: for tests and benchmarks whose rows the running system must not touch."""
+    upgrade(service_name, uri)
+    engine = create_engine(uri)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(uri)
 
 
 def main(argv):

@@ -130,6 +130,7 @@ def set_special_day(session, rules, day, data, now):
     row.opens, row.closes = (None, None) if minutes is None else data["hours"]
     row.note = data["note"]
     session.flush()
+    store.touch_halls(session, data["hall_id"])
     return special_day_view(row, _bookings_outside(session, rules, day, data["hall_id"], now))
 
 
@@ -161,6 +162,7 @@ def delete_special_day(session, day, hall_id=None):
     view = special_day_view(row)
     session.delete(row)
     session.flush()
+    store.touch_halls(session, hall_id)
     return view
 
 

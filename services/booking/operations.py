@@ -222,14 +222,14 @@ def availability(session, rules, hall_id, start_date, end_date, now):
     start_date = _parse_date(start_date, "start_date")
     end_date = _parse_date(end_date, "end_date")
     check_date_range(rules, start_date, end_date)     # before a range is asked of the database
-    hall = store.load_hall(session, hall_id)
+    hall, special_days = store.load_hall_and_special_days(session, hall_id)
     tz = rules.tz
     span_start = datetime.combine(start_date, datetime.min.time(), tz) - timedelta(days=1)
     span_end = datetime.combine(end_date, datetime.min.time(), tz) + timedelta(days=2)
     bookings = store.active_ranges(session, hall.id, span_start, span_end, now)
     days = free_slots(hall, rules, bookings, start_date, end_date, now,
                       closures=store.closures(session, hall.id, span_start, span_end),
-                      special_days=store.special_days(session, hall.id, start_date, end_date))
+                      special_days=special_days)
     return {"hall_id": hall.id, "timezone": rules.timezone, "slot_minutes": rules.slot_minutes,
             "days": [{"date": day.date.isoformat(), "slots": _slot_views(day.slots)}
                      for day in days]}
@@ -249,14 +249,14 @@ def _slot_views(slots):
 def price_quote(session, rules, hall_id, start, end, now=None):
     """The price of [start, end); with `now`, a time the rules refuse (too short, too long,
     closed, within the notice) is refused here too, before anything is created."""
-    hall = store.load_hall(session, hall_id)
+    hall, special_days = store.load_hall_and_special_days(session, hall_id)
     start, end = _parse_moment(start, "start", rules), _parse_moment(end, "end", rules)
     if end <= start:
         raise BookingRuleViolation("The booking must end after it starts.",
                                    {"end": ["must be after start"]})
     if now is not None:
         check_booking_request(hall, rules, start, end, now,
-                              special_days_of(session, rules, hall.id, start))
+                              special_day_of(special_days, rules, start))
     result = quote(hall, rules, start, end)
     return {"price_total": result.price_total, "prepayment_amount": result.prepayment_amount,
             "currency": result.currency}
@@ -272,7 +272,7 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     operator's booking paid at the desk, held until it starts."""
     request = data
     data = load(CreateBookingSchema, data)
-    hall = store.load_hall(session, data["hall_id"])
+    hall, special_days = store.load_hall_and_special_days(session, data["hall_id"])
     booking_id = str(uuid.uuid4())
     if request_id is not None:
         claim = claim_request(session, rules, "create_booking", request_id, request, now,
@@ -286,7 +286,7 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
     booking = Booking.place(booking_id, hall, rules, start, end, now, customer,
-                            special_days_of(session, rules, hall.id, start), held_until_start)
+                            special_day_of(special_days, rules, start), held_until_start)
     holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
                if key and rules.hold_limits[kind]}
     if holders:
@@ -299,10 +299,10 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     return {**view, "access_token": access_token}
 
 
-def special_days_of(session, rules, hall_id, start):
-    """The special day (if any) of the local date a booking starts on."""
+def special_day_of(special_days, rules, start):
+    """{date: hours} of the special day (if any) of the local date a booking starts on."""
     day = start.astimezone(rules.tz).date()
-    return store.special_days(session, hall_id, day, day)
+    return {day: special_days[day]} if day in special_days else {}
 
 
 def expire_holds_in_the_way(session, rules, hall, start, end, now):
@@ -424,7 +424,8 @@ def reschedule_booking(session, rules, booking_id, data, by, now, access_token=N
         if not claim.first:
             return claim.result["answer"]
     old_hall = store.load_hall(session, row.hall_id)
-    hall = store.load_hall(session, data.get("hall_id", row.hall_id))
+    hall, special_days = store.load_hall_and_special_days(session,
+                                                          data.get("hall_id", row.hall_id))
     tz = rules.tz
     previous = {"hall_id": row.hall_id, "hall_name": old_hall.name,
                 "start": iso(row.start_at, tz), "end": iso(row.end_at, tz),
@@ -433,7 +434,7 @@ def reschedule_booking(session, rules, booking_id, data, by, now, access_token=N
     start = _aware(data["start"], rules)
     transition = booking.reschedule(hall, rules, start, _aware(data["end"], rules), now, by=by,
                                     keep_price=data["keep_price"],
-                                    special_days=special_days_of(session, rules, hall.id, start))
+                                    special_days=special_day_of(special_days, rules, start))
     expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
     store.move_booking(session, row, booking, hall)
     view = {**booking_view(row, hall.name, tz), "refund_due": transition.refund_due}

@@ -44,27 +44,32 @@ def load_hall_row(session, hall_id):
 
 
 _HALL_STAMP = text("SELECT updated_at FROM halls WHERE id = :id")
+# A hall's special days changed (or, hall id null, every hall's): its cached copies are stale.
+_TOUCH_HALLS = text("UPDATE halls SET updated_at = clock_timestamp() "
+                    "WHERE CAST(:id AS integer) IS NULL OR id = :id")
 
 
 class ParsedHalls:
-    """The halls this process has parsed (tariff, opening hours), each checked against its
-    row's updated_at on every use: a hall changed through any booking process is parsed
-    again at its next use, and the check is one primary-key read of one column."""
+    """The halls this process has parsed (tariff, opening hours, special days), each checked
+    against its row's updated_at on every use: a hall changed through any booking process
+    (its special days too: `touch_halls`) is read again at its next use, and the check is one
+    primary-key read of one column."""
 
     def __init__(self):
-        self._halls = {}  # id -> (updated_at, Hall)
+        self._halls = {}  # id -> (updated_at, Hall, {date: special hours})
 
     def get(self, session, hall_id):
+        """(Hall, {date: its special hours, None when closed}) of the hall."""
         stamp = session.execute(_HALL_STAMP, {"id": hall_id}).scalar()
         if stamp is None:
             raise HallNotFound(f"There is no hall {hall_id}.", {"hall_id": hall_id})
         cached = self._halls.get(hall_id)
         if cached is not None and cached[0] == stamp:
-            return cached[1]
+            return cached[1:]
         row = load_hall_row(session, hall_id)
-        hall = hall_from_row(row)
-        self._halls[hall_id] = (row.updated_at, hall)
-        return hall
+        entry = (row.updated_at, hall_from_row(row), _special_days_of_hall(session, hall_id))
+        self._halls[hall_id] = entry
+        return entry[1:]
 
     def forget(self, hall_id):
         self._halls.pop(hall_id, None)
@@ -74,7 +79,17 @@ halls = ParsedHalls()
 
 
 def load_hall(session, hall_id):
+    return halls.get(session, hall_id)[0]
+
+
+def load_hall_and_special_days(session, hall_id):
+    """The hall and {date: special hours} of every special day it has (its own, else the
+    studio's), with one check of the hall's stamp."""
     return halls.get(session, hall_id)
+
+
+def touch_halls(session, hall_id=None):
+    session.execute(_TOUCH_HALLS, {"id": hall_id})
 
 
 def list_hall_rows(session, include_inactive=False):
@@ -426,8 +441,12 @@ def closures(session, hall_id, start, end):
 
 def special_days(session, hall_id, date_from, date_to):
     """{date: special_hours} of the hall between the dates: its own, else the studio's."""
+    _, every_day = halls.get(session, hall_id)
+    return {day: hours for day, hours in every_day.items() if date_from <= day <= date_to}
+
+
+def _special_days_of_hall(session, hall_id):
     rows = session.scalars(select(SpecialDayRow).where(
-        SpecialDayRow.day.between(date_from, date_to),
         or_(SpecialDayRow.hall_id == hall_id, SpecialDayRow.hall_id.is_(None)))
         .order_by(SpecialDayRow.hall_id.is_(None).desc())).all()   # the studio's first
     return {row.day: special_day_minutes(row) for row in rows}

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.expiry import booking_database, insert_due_holds
-from services.booking import operations, store
+from bench.expiry import insert_due_holds
+from services.common.migrate import scratch_database
+from services.booking import closures, operations, store
 from contracts.errors.booking import IdempotencyKeyReused, SlotTaken, TooManyHolds
 from tests.service import test_booking_operations as booking_tests
 from tests.service.test_booking_operations import DAY, NOW, at, events, request
@@ -137,7 +138,7 @@ def test_a_late_payment_takes_back_a_slot_nobody_took(session, rules, hall):
 def crowded(databases):
     """A booking database of its own: thousands of due rows and their events must not land
     on the running system's outbox."""
-    with booking_database(databases["booking"] + "_drain") as engine:
+    with scratch_database("booking", databases["booking"] + "_drain") as engine:
         yield engine
 
 
@@ -320,11 +321,23 @@ def test_simultaneous_holds_of_one_phone_stop_at_the_limit(engine, strict, hall)
 
 def test_a_hall_changed_by_another_process_is_parsed_again(session, rules, hall):
     elsewhere = store.ParsedHalls()          # another booking process's copy
-    assert elsewhere.get(session, hall["id"]).tariff.hourly_price == 200000
-    assert elsewhere.get(session, hall["id"]) is elsewhere.get(session, hall["id"])
+    assert elsewhere.get(session, hall["id"])[0].tariff.hourly_price == 200000
+    assert elsewhere.get(session, hall["id"])[0] is elsewhere.get(session, hall["id"])[0]
     operations.save_hall(session, {"tariff": {"hourly_price": 250000, "rules": []}},
                          hall["id"])
     session.commit()
-    assert elsewhere.get(session, hall["id"]).tariff.hourly_price == 250000
+    assert elsewhere.get(session, hall["id"])[0].tariff.hourly_price == 250000
     assert operations.price_quote(session, rules, hall["id"], at(10).isoformat(),
                                   at(11).isoformat())["price_total"] == 250000
+
+
+def test_a_special_day_set_or_removed_elsewhere_is_read_again(session, rules, hall):
+    elsewhere = store.ParsedHalls()
+    day = DAY + timedelta(days=1)
+    assert day not in elsewhere.get(session, hall["id"])[1]
+    closures.set_special_day(session, rules, day, {"hours": ["12:00", "16:00"]}, NOW)
+    session.commit()   # every hall's (hall_id null): every hall's copy is stale
+    assert elsewhere.get(session, hall["id"])[1][day] == (12 * 60, 16 * 60)
+    closures.delete_special_day(session, day)
+    session.commit()
+    assert day not in elsewhere.get(session, hall["id"])[1]

@@ -95,6 +95,20 @@ def _duration_text(minutes):
 
 # --- clock times: "HH:MM", with "24:00" (or time(0) as an end) meaning midnight at day's end
 
+_REQUIRED = object()
+
+
+def _member(raw, name, what, default=_REQUIRED):
+    """raw[name] of a stored or sent mapping, with an error that says what is wrong."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"a {what} must be an object, got {raw!r}")
+    if name not in raw:
+        if default is _REQUIRED:
+            raise ValueError(f"a {what} needs {name}")
+        return default
+    return raw[name]
+
+
 def _parse_clock(value, name, *, is_end=False):
     if isinstance(value, time):
         clock = value
@@ -371,8 +385,12 @@ class TariffRule:
 
     @classmethod
     def from_dict(cls, raw):
-        return cls(weekdays=frozenset(raw["weekdays"]), start=raw["start"], end=raw["end"],
-                   hourly_price=raw["hourly_price"])
+        weekdays = _member(raw, "weekdays", "tariff rule")
+        if not isinstance(weekdays, (list, tuple, set, frozenset)):
+            raise ValueError(f"tariff rule weekdays must be a list, got {weekdays!r}")
+        return cls(weekdays=frozenset(weekdays), start=_member(raw, "start", "tariff rule"),
+                   end=_member(raw, "end", "tariff rule"),
+                   hourly_price=_member(raw, "hourly_price", "tariff rule"))
 
     def to_dict(self):
         return {"weekdays": sorted(self.weekdays), "start": _clock_text(self.start),
@@ -407,9 +425,12 @@ class Tariff:
 
     @classmethod
     def from_dict(cls, raw):
-        return cls(hourly_price=raw["hourly_price"],
-                   rules=tuple(TariffRule.from_dict(rule) for rule in raw.get("rules") or ()),
-                   currency=raw.get("currency") or "RUB")
+        rules = _member(raw, "rules", "tariff", default=None) or ()
+        if not isinstance(rules, (list, tuple)):
+            raise ValueError(f"tariff rules must be a list, got {rules!r}")
+        return cls(hourly_price=_member(raw, "hourly_price", "tariff"),
+                   rules=tuple(TariffRule.from_dict(rule) for rule in rules),
+                   currency=_member(raw, "currency", "tariff", default=None) or "RUB")
 
     def to_dict(self):
         return {"hourly_price": self.hourly_price, "currency": self.currency,

@@ -183,8 +183,12 @@ def price_preview(rules, tariff, opening_hours=None):
     try:
         hours = (OpeningHours.parse(opening_hours, fallback=rules.opening_hours)
                  if opening_hours else rules.opening_hours)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(f"The opening hours are not valid: {exc}",
+                             {"opening_hours": [str(exc)]})
+    try:
         return price_week(Tariff.from_dict(tariff), hours, rules.slot_minutes)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise InvalidRequest(f"The tariff is not valid: {exc}", {"tariff": [str(exc)]})
 
 

@@ -883,3 +883,19 @@ def test_a_limit_of_zero_means_no_limit():
     check_unpaid_holds({"phone": 500, "email": 500, "ip": 500},
                        Rules(timezone="Europe/Moscow", max_holds_per_phone=0,
                              max_holds_per_email=0, max_holds_per_ip=0))
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({}, "a tariff needs hourly_price"),
+    ([], "a tariff must be an object"),
+    ({"hourly_price": 100000, "rules": {"3": []}}, "tariff rules must be a list"),
+    ({"hourly_price": 100000, "rules": [{"weekdays": ["sat"], "start": "10:00",
+                                         "hourly_price": 150000}]}, "a tariff rule needs end"),
+    ({"hourly_price": 100000, "rules": [{"weekdays": "sat", "start": "10:00", "end": "12:00",
+                                         "hourly_price": 150000}]},
+     "tariff rule weekdays must be a list"),
+])
+def test_a_tariff_sent_wrong_says_what_is_wrong(raw, words):
+    with pytest.raises(ValueError) as refused:
+        Tariff.from_dict(raw)
+    assert words in str(refused.value)

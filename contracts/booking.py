@@ -106,6 +106,17 @@ class BookingSchema(Schema):
         "description": "grows with every change of the booking (a calendar's SEQUENCE)"})
 
 
+class DeskPaymentSchema(Schema):
+    payment_id = fields.String()
+    amount = fields.Integer()
+    taken_at = fields.String()
+
+
+class OneBookingSchema(BookingSchema):
+    desk_payments = fields.List(fields.Nested(DeskPaymentSchema), metadata={
+        "description": "money an operator took for it at the studio's desk, oldest first"})
+
+
 class CreatedBookingSchema(BookingSchema):
     access_token = fields.String(metadata={
         "description": "shown once: the customer's key to this booking (Bearer token)"})

@@ -3,8 +3,9 @@ RPC to `booking` and answers."""
 from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
                                BookingListQuerySchema, BookingListSchema, BookingSchema,
                                CancelBookingSchema, ConfirmBookingSchema, CreateBookingSchema,
-                               CreatedBookingSchema, HallSchema, QuoteQuerySchema, QuoteSchema,
-                               RescheduleBookingSchema, RescheduledBookingSchema)
+                               CreatedBookingSchema, HallSchema, OneBookingSchema,
+                               QuoteQuerySchema, QuoteSchema, RescheduleBookingSchema,
+                               RescheduledBookingSchema)
 from gateway.client_ip import client_ip
 from gateway.http import api
 
@@ -45,7 +46,7 @@ class BookingApi:
     def list_bookings(self, request, query):
         return self.booking.list_bookings(**query)
 
-    @api("GET", "/api/bookings/<booking_id>", tag=TAG, auth="booking", response=BookingSchema,
+    @api("GET", "/api/bookings/<booking_id>", tag=TAG, auth="booking", response=OneBookingSchema,
          errors=[404], summary="One booking (its access token, or the operator's)")
     def get_booking(self, request, booking_id, caller):
         return self.booking.get_booking(booking_id, access_token=caller.booking_token)

@@ -69,7 +69,7 @@
       more: "Ещё", auditTitle: "Журнал действий сотрудников",
       reports: "Отчёты", problems: "Проблемы", from: "С", to: "по", show: "Показать",
       takings: "Выручка", total: "Итого", moneyIn: "Поступило", refundsOut: "Возвраты",
-      net: "Чистыми", desk: "На кассе", byProvider: "По провайдерам", byHall: "По залам", perDay: "Выручка по дням",
+      net: "Чистыми", desk: "На кассе", deskPayment: "Оплата на месте", deskTaken: "получено", byProvider: "По провайдерам", byHall: "По залам", perDay: "Выручка по дням",
       occupancy: "Загрузка залов", open: "Открыто, ч", booked: "Занято, ч", bookingsN: "Броней",
       heatTitle: "Загрузка по дням недели и часам", csv: "Скачать брони (CSV)",
       deadEvents: "Застрявшие события", failedEvents: "События, ждущие повтора",
@@ -143,7 +143,7 @@
       more: "More", auditTitle: "Operators' action log",
       reports: "Reports", problems: "Problems", from: "From", to: "to", show: "Show",
       takings: "Takings", total: "Total", moneyIn: "In", refundsOut: "Refunds",
-      net: "Net", desk: "At the desk", byProvider: "By provider", byHall: "By hall", perDay: "Takings per day",
+      net: "Net", desk: "At the desk", deskPayment: "Paid at the desk", deskTaken: "taken", byProvider: "By provider", byHall: "By hall", perDay: "Takings per day",
       occupancy: "Hall occupancy", open: "Open, h", booked: "Booked, h", bookingsN: "Bookings",
       heatTitle: "Occupancy by weekday and hour", csv: "Download bookings (CSV)",
       deadEvents: "Stuck events", failedEvents: "Events waiting for a retry",
@@ -525,7 +525,9 @@
       money(p.refunded_amount), stamp(p.created_at),
       canRole && p.status === "succeeded" && p.refunded_amount < p.amount
         ? el("button", { type: "button", class: "refund", text: t("refundPart"),
-                         onclick: () => refundPart(booking, p) }) : ""]);
+                         onclick: () => refundPart(booking, p) }) : ""]).concat(
+      (booking.desk_payments || []).map((d) => [t("deskPayment"), money(d.amount), t("desk"),
+        t("deskTaken"), "", stamp(d.taken_at), ""]));
     const refundRows = payments.items.flatMap((p) => (p.refunds || []).map((f) =>
       [p.gateway, money(f.amount), f.status, f.reason, stamp(f.created_at)]));
     app.replaceChildren(
@@ -536,7 +538,8 @@
         el("section", { class: "card" }, facts, actions),
         el("section", {},
           el("h2", { text: t("payments") }),
-          table([t("kind"), t("amount"), t("provider"), t("statusLabel"), t("refunded"), t("created"), ""], paymentRows),
+          el("div", { id: "payments" },
+            table([t("kind"), t("amount"), t("provider"), t("statusLabel"), t("refunded"), t("created"), ""], paymentRows)),
           el("h2", { text: t("refunds") }),
           el("div", { id: "refunds" }, table([t("provider"), t("amount"), t("statusLabel"), t("reason"), t("created")], refundRows)),
           el("h2", { text: t("notifications") }),

@@ -320,9 +320,15 @@ def _hall_name(session, hall_id):
 
 
 def get_booking(session, rules, booking_id, access_token=None, link_secret=None):
+    """The booking, with the money taken for it at the desk (the providers' payments are
+    payments' to tell)."""
     row = store.load_booking_row(session, booking_id)
     check_access(row, access_token, link_secret)
-    return booking_view(row, _hall_name(session, row.hall_id), rules.tz)
+    desk = [{"payment_id": desk_row.payment_id, "amount": desk_row.amount,
+             "taken_at": iso(desk_row.taken_at, rules.tz)}
+            for desk_row in store.desk_payments_of(session, row.id)]
+    return {**booking_view(row, _hall_name(session, row.hall_id), rules.tz),
+            "desk_payments": desk}
 
 
 def list_bookings(session, rules, filters):

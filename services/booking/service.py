@@ -127,8 +127,8 @@ class BookingService(Pingable):
 
     @rpc
     def get_booking(self, booking_id, access_token=None):
-        """A booking; with access_token, only if the token is the booking's (or the link
-        token of its messages)."""
+        """A booking, with its desk_payments; with access_token, only if the token is the
+        booking's (or the link token of its messages)."""
         with self.db.get_session() as session:
             return operations.get_booking(session, self.rules, booking_id, access_token,
                                           self.link_secret)

@@ -16,7 +16,8 @@ from contracts.errors.booking import (BlockNotFound, BookingNotFound, BookingRul
                                       HallClosed, HallNotFound, SlotTaken)
 from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
                                      OpeningHours, Tariff, busy_range, special_hours)
-from services.booking.models import BlockRow, BookingRow, HallRow, SpecialDayRow
+from services.booking.models import (BlockRow, BookingRow, DeskPaymentRow, HallRow,
+                                     SpecialDayRow)
 from services.common.input import uuid_or_none
 from services.common.paging import decode_cursor, page
 
@@ -235,6 +236,11 @@ def record_desk_payment(session, payment_id, booking_id, amount, taken_at):
     """Money taken at the desk, for the takings; a repeat of the same payment adds nothing."""
     session.execute(_DESK_PAYMENT, {"payment_id": payment_id, "booking_id": str(booking_id),
                                     "amount": amount, "taken_at": taken_at})
+
+
+def desk_payments_of(session, booking_id):
+    return session.scalars(select(DeskPaymentRow).where(DeskPaymentRow.booking_id == booking_id)
+                           .order_by(DeskPaymentRow.taken_at)).all()
 
 
 _SET_STATUS = text("UPDATE bookings SET status = :status, updated_at = now(), "

@@ -3,6 +3,7 @@ the day's schedule, a booking paid in another browser turning confirmed without 
 the booking card's cancellation and its refund. A failed test leaves a screenshot in
 $ADMIN_SCREENSHOTS (default: the system's temp dir)."""
 import os
+import re
 import tempfile
 import uuid
 from datetime import date, timedelta
@@ -146,6 +147,22 @@ def test_an_action_the_api_refuses_shows_its_reason_in_words(dashboard, api, hal
     dashboard.click("#dialog-ok")
     expect(dashboard.locator("#dialog .error")).not_to_be_empty()
     expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "held")
+
+
+def test_money_taken_at_the_desk_confirms_and_shows_among_the_payments(dashboard, api, hall):
+    booking = book(api, hall, "17:00", "18:00", "Cash Desk")
+    dashboard.goto(f"/admin/#booking={booking['id']}")
+    dashboard.click("#confirm-desk")
+    rubles = booking["price_total"] // 100
+    dashboard.fill("#f-amount", str(rubles))
+    dashboard.click("#dialog-ok")
+    expect(dashboard.locator("#booking-status")).to_have_attribute("data-status", "paid")
+    row = dashboard.locator("#payments tr", has_text="Оплата на месте")
+    # ru-RU groups thousands with a (narrow) no-break space
+    expect(row).to_contain_text(re.compile(rf"{rubles // 1000}\s{rubles % 1000:03d}\s₽"))
+    expect(row).to_contain_text("На кассе")
+    [desk] = api.get(f"/api/bookings/{booking['id']}", admin=True).json()["desk_payments"]
+    assert desk["amount"] == rubles * 100
 
 
 def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, api, rpc):

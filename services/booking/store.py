@@ -18,7 +18,7 @@ from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Ha
                                      OpeningHours, Tariff, busy_range, special_hours)
 from services.booking.models import (BlockRow, BookingRow, DeskPaymentRow, HallRow,
                                      SpecialDayRow)
-from services.common.input import uuid_or_none
+from services.common.db import row_by_id
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
@@ -182,11 +182,7 @@ def run_out_holds_in_the_way(session, hall, start, end, now):
 
 
 def load_booking_row(session, booking_id, for_update=False):
-    key = uuid_or_none(booking_id)
-    row = None
-    if key is not None:
-        query = select(BookingRow).where(BookingRow.id == key)
-        row = session.scalars(query.with_for_update() if for_update else query).first()
+    row = row_by_id(session, BookingRow, booking_id, for_update)
     if row is None:
         raise BookingNotFound(f"There is no booking {booking_id}.", {"booking_id": booking_id})
     return row
@@ -424,8 +420,7 @@ def insert_block(session, block_id, hall_id, start, end, reason, created_by):
 
 
 def load_block_row(session, block_id):
-    key = uuid_or_none(block_id)
-    row = session.get(BlockRow, key) if key else None
+    row = row_by_id(session, BlockRow, block_id)
     if row is None:
         raise BlockNotFound(f"There is no block {block_id}.", {"block_id": block_id})
     return row

@@ -4,8 +4,10 @@ import psycogreen.eventlet
 import psycopg2
 from eventlet.hubs import trampoline
 from nameko_sqlalchemy import Database
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+from services.common.input import uuid_or_none
 
 
 def make_psycopg_cooperative():
@@ -17,6 +19,16 @@ def make_psycopg_cooperative():
 
 def engine_for(uri, **options):
     return create_engine(uri, pool_pre_ping=True, **options)
+
+
+def row_by_id(session, model, row_id, for_update=False):
+    """The row of `model` whose UUID key is `row_id`, locked with for_update; None when there
+    is none, or when the text is no UUID at all (PostgreSQL would refuse to compare it)."""
+    key = uuid_or_none(row_id)
+    if key is None:
+        return None
+    query = select(model).where(model.__mapper__.primary_key[0] == key)
+    return session.scalars(query.with_for_update() if for_update else query).first()
 
 
 def session_factory(uri, **options):

@@ -6,7 +6,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from contracts.errors.payments import PaymentNotFound
-from services.common.input import uuid_or_none
+from services.common.db import row_by_id
 from services.payments.domain import PENDING, REFUND_PENDING, REFUNDABLE, SETTLED
 from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
                                       ProviderNotificationRow, RefundRow)
@@ -17,19 +17,14 @@ UNIQUE_VIOLATION = "23505"
 # --- payments ----------------------------------------------------------------------------------
 
 def load_payment(session, payment_id, for_update=False):
-    key = uuid_or_none(payment_id)
-    row = None
-    if key is not None:
-        query = select(PaymentRow).where(PaymentRow.id == key)
-        row = session.scalars(query.with_for_update() if for_update else query).first()
+    row = row_by_id(session, PaymentRow, payment_id, for_update)
     if row is None:
         raise PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
     return row
 
 
 def find_payment(session, payment_id):
-    key = uuid_or_none(payment_id)
-    return session.get(PaymentRow, key) if key else None
+    return row_by_id(session, PaymentRow, payment_id)
 
 
 def pending_payment(session, booking_id, kind):
@@ -185,8 +180,7 @@ def insert_refund(session, row):
 # --- the mock provider's side --------------------------------------------------------------------
 
 def mock_checkout(session, payment_id):
-    key = uuid_or_none(payment_id)
-    return session.get(MockCheckoutRow, key) if key else None
+    return row_by_id(session, MockCheckoutRow, payment_id)
 
 
 def claim_mock_deliveries(session, now, lease_seconds, limit, payment_id=None):

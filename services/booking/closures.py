@@ -140,8 +140,8 @@ def _bookings_outside(session, rules, day, hall_id, now):
     halls = ([store.load_hall_row(session, hall_id)] if hall_id is not None
              else store.list_hall_rows(session, include_inactive=True))
     for hall in halls:
-        hours = day_minutes(store.load_hall(session, hall.id).hours(rules), day,
-                            store.special_days(session, hall.id, day, day))
+        parsed, special_days = store.load_hall_and_special_days(session, hall.id)
+        hours = day_minutes(parsed.hours(rules), day, special_days)
         for row in store.bookings_in(session, hall.id, start, end, now):
             local_start = row.start_at.astimezone(rules.tz)
             local_end = row.end_at.astimezone(rules.tz)

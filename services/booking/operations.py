@@ -260,7 +260,7 @@ def price_quote(session, rules, hall_id, start, end, now=None):
                                    {"end": ["must be after start"]})
     if now is not None:
         check_booking_request(hall, rules, start, end, now,
-                              special_day_of(special_days, rules, start))
+                              special_days)
     result = quote(hall, rules, start, end)
     return {"price_total": result.price_total, "prepayment_amount": result.prepayment_amount,
             "currency": result.currency}
@@ -290,7 +290,7 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     start, end = _aware(data["start"], rules), _aware(data["end"], rules)
     customer = {**data["customer"], "name": data["customer"]["name"].strip()}
     booking = Booking.place(booking_id, hall, rules, start, end, now, customer,
-                            special_day_of(special_days, rules, start), held_until_start)
+                            special_days, held_until_start)
     holders = {kind: key for kind, key in store.holder_keys(customer, client_ip).items()
                if key and rules.hold_limits[kind]}
     if holders:
@@ -301,12 +301,6 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     view = booking_view(row, hall.name, rules.tz)
     _record(session, "booking.created", view)
     return {**view, "access_token": access_token}
-
-
-def special_day_of(special_days, rules, start):
-    """{date: hours} of the special day (if any) of the local date a booking starts on."""
-    day = start.astimezone(rules.tz).date()
-    return {day: special_days[day]} if day in special_days else {}
 
 
 def expire_holds_in_the_way(session, rules, hall, start, end, now):
@@ -444,7 +438,7 @@ def reschedule_booking(session, rules, booking_id, data, by, now, access_token=N
     start = _aware(data["start"], rules)
     transition = booking.reschedule(hall, rules, start, _aware(data["end"], rules), now, by=by,
                                     keep_price=data["keep_price"],
-                                    special_days=special_day_of(special_days, rules, start))
+                                    special_days=special_days)
     expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
     store.move_booking(session, row, booking, hall)
     view = {**booking_view(row, hall.name, tz), "refund_due": transition.refund_due}

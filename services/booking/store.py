@@ -440,13 +440,8 @@ def closures(session, hall_id, start, end):
             for row in block_rows(session, start, end, hall_id)]
 
 
-def special_days(session, hall_id, date_from, date_to):
-    """{date: special_hours} of the hall between the dates: its own, else the studio's."""
-    _, every_day = halls.get(session, hall_id)
-    return {day: hours for day, hours in every_day.items() if date_from <= day <= date_to}
-
-
 def _special_days_of_hall(session, hall_id):
+    """{date: special_hours} of every special day of the hall: its own, else the studio's."""
     rows = session.scalars(select(SpecialDayRow).where(
         or_(SpecialDayRow.hall_id == hall_id, SpecialDayRow.hall_id.is_(None)))
         .order_by(SpecialDayRow.hall_id.is_(None).desc())).all()   # the studio's first

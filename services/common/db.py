@@ -4,7 +4,7 @@ import psycogreen.eventlet
 import psycopg2
 from eventlet.hubs import trampoline
 from nameko_sqlalchemy import Database
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from services.common.input import uuid_or_none
@@ -25,10 +25,8 @@ def row_by_id(session, model, row_id, for_update=False):
     """The row of `model` whose UUID key is `row_id`, locked with for_update; None when there
     is none, or when the text is no UUID at all (PostgreSQL would refuse to compare it)."""
     key = uuid_or_none(row_id)
-    if key is None:
-        return None
-    query = select(model).where(model.__mapper__.primary_key[0] == key)
-    return session.scalars(query.with_for_update() if for_update else query).first()
+    # a lock always reads the row (Session.get skips its identity map then)
+    return None if key is None else session.get(model, key, with_for_update=for_update or None)
 
 
 def session_factory(uri, **options):

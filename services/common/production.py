@@ -5,10 +5,12 @@ from urllib.parse import urlsplit
 
 from nameko.extensions import DependencyProvider
 
+from services.common import booking_links
+
 # The values config.yaml and docker-compose.yml give a developer's machine.
 DEVELOPMENT_SECRETS = {"", "change-me-admin-token", "guest", "studio-dev", "postgres",
                        "mock-webhook-secret", "dev-only-webhook-secret-key",
-                       "dev-only-booking-link-secret"}
+                       booking_links.DEFAULT_SECRET}
 
 # provider: (the setting that says it is in use, its secrets and the variables they come from)
 PROVIDER_SECRETS = {

@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text, update
 
-from contracts.operators import (AUDIT_PENDING, TOKEN_OPERATOR, AuditQuerySchema, CreateOperatorSchema,
-                                 UpdateOperatorSchema)
+from contracts.operators import (AUDIT_PENDING, TOKEN_OPERATOR, AuditQuerySchema,
+                                 CreateOperatorSchema, UpdateOperatorSchema)
 from contracts.errors.base import InvalidRequest
 from contracts.errors.integration import (OperatorExists, OperatorNotFound, SessionEnded,
                                              SignInRefused, TooManySignInAttempts)

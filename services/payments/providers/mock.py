@@ -12,19 +12,7 @@ import json
 import time
 import uuid
 
-from .base import (
-    FAILED,
-    PENDING,
-    REFUND_SUCCEEDED,
-    SUCCEEDED,
-    Notification,
-    NotificationForged,
-    Provider,
-    ProviderError,
-    ProviderPayment,
-    ProviderRefund,
-    header,
-)
+from . import base
 
 SIGNATURE_HEADER = "Signature"
 # A signature older or newer than this is refused, so a captured webhook cannot be replayed later.
@@ -32,9 +20,9 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 
 PAYING_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
-_CARD_OUTCOMES = {PAYING_CARD: SUCCEEDED, DECLINED_CARD: FAILED}
+_CARD_OUTCOMES = {PAYING_CARD: base.SUCCEEDED, DECLINED_CARD: base.FAILED}
 
-_EVENT_STATUS = {"payment.succeeded": SUCCEEDED, "payment.failed": FAILED}
+_EVENT_STATUS = {"payment.succeeded": base.SUCCEEDED, "payment.failed": base.FAILED}
 _OUTCOME_EVENT = {status: event for event, status in _EVENT_STATUS.items()}
 
 
@@ -60,9 +48,9 @@ def verify_signature(secret, body, signature, now=None):
     """Raise NotificationForged unless `signature` signs these exact bytes, recently."""
     if not secret:
         # An empty key would let anyone sign.
-        raise NotificationForged("no webhook secret is configured")
+        raise base.NotificationForged("no webhook secret is configured")
     if not signature:
-        raise NotificationForged("the Signature header is missing")
+        raise base.NotificationForged("the Signature header is missing")
     timestamp, candidates = None, []
     for part in signature.split(","):
         name, _, value = part.strip().partition("=")
@@ -73,19 +61,19 @@ def verify_signature(secret, body, signature, now=None):
     try:
         t = int(timestamp)
     except (TypeError, ValueError):
-        raise NotificationForged("the Signature header has no valid timestamp") from None
+        raise base.NotificationForged("the Signature header has no valid timestamp") from None
     if not candidates:
-        raise NotificationForged("the Signature header has no v1 signature")
+        raise base.NotificationForged("the Signature header has no v1 signature")
     now = time.time() if now is None else now
     if abs(now - t) > SIGNATURE_TOLERANCE_SECONDS:
-        raise NotificationForged("the signature is too old or from the future")
+        raise base.NotificationForged("the signature is too old or from the future")
     expected = _digest(secret, body, t).encode()
     # Check every candidate, without stopping early, so timing says nothing about which matched.
     matched = False
     for candidate in candidates:
         matched |= hmac.compare_digest(expected, candidate.encode("utf-8", "replace"))
     if not matched:
-        raise NotificationForged("the signature does not match")
+        raise base.NotificationForged("the signature does not match")
 
 
 def build_notification(payment_id, outcome, amount, currency, secret, now=None):
@@ -105,7 +93,7 @@ def provider_payment_id_for(payment_id):
     return "mock_" + payment_id
 
 
-class MockProvider(Provider):
+class MockProvider(base.Provider):
     """The mock has no remote side, so it cannot tell anyone's state but ours.
 
     `fetch` answers from `state_lookup(payment_id) -> {"status", "amount", "currency"}` when
@@ -123,9 +111,9 @@ class MockProvider(Provider):
 
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
                        receipt=None):  # the mock prints no receipt
-        return ProviderPayment(
+        return base.ProviderPayment(
             provider_payment_id=provider_payment_id_for(payment_id),
-            status=PENDING,
+            status=base.PENDING,
             amount=amount,
             currency=currency,
             confirmation_url=self.checkout_url.format(payment_id=payment_id),
@@ -134,12 +122,12 @@ class MockProvider(Provider):
 
     def fetch(self, provider_payment_id):
         if self.state_lookup is None:
-            raise ProviderError("mock payments have no remote state")
+            raise base.ProviderError("mock payments have no remote state")
         payment_id = provider_payment_id.removeprefix("mock_")
         state = self.state_lookup(payment_id)
         if state is None:
-            raise ProviderError(f"mock payment {payment_id} is unknown")
-        return ProviderPayment(
+            raise base.ProviderError(f"mock payment {payment_id} is unknown")
+        return base.ProviderPayment(
             provider_payment_id=provider_payment_id,
             status=state["status"],
             amount=state["amount"],
@@ -149,23 +137,23 @@ class MockProvider(Provider):
         )
 
     def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
-        return ProviderRefund(
+        return base.ProviderRefund(
             provider_refund_id="mock_refund_" + refund_id,
-            status=REFUND_SUCCEEDED,
+            status=base.REFUND_SUCCEEDED,
             amount=amount,
             raw={},
         )
 
     def verify_notification(self, headers, body, query, remote_addr):
-        verify_signature(self.webhook_secret, body, header(headers, SIGNATURE_HEADER))
+        verify_signature(self.webhook_secret, body, base.header(headers, SIGNATURE_HEADER))
         try:
             event = json.loads(body)
             status = _EVENT_STATUS[event["type"]]
             payment_id = str(event["payment_id"])
             notification_id = str(event["id"])
         except (ValueError, TypeError, KeyError):
-            raise NotificationForged("the notification is not the mock's JSON") from None
-        return Notification(
+            raise base.NotificationForged("the notification is not the mock's JSON") from None
+        return base.Notification(
             provider_payment_id=provider_payment_id_for(payment_id),
             payment_id=payment_id,
             dedupe_key=notification_id,

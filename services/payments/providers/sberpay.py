@@ -11,24 +11,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from .base import (
-    CANCELED,
-    FAILED,
-    PARTIALLY_REFUNDED,
-    PENDING,
-    REFUND_SUCCEEDED,
-    REFUNDED,
-    SUCCEEDED,
-    Notification,
-    NotificationForged,
-    Provider,
-    ProviderError,
-    ProviderPayment,
-    ProviderRefund,
-    check_kopecks,
-    post_for_json,
-    timeout_from,
-)
+from . import base
 
 DEFAULT_SESSION_TIMEOUT_SECS = 1200
 _CURRENCY_CODES = {"RUB": "643"}
@@ -37,24 +20,24 @@ _CURRENCY_NAMES = {code: name for name, code in _CURRENCY_CODES.items()}
 # getOrderStatusExtended's orderStatus. 1 ("held") only happens with two-stage payments; we
 # register one-stage orders, so a hold is a payment still on its way, not money taken.
 _ORDER_STATUS = {
-    0: PENDING,  # registered, not paid
-    1: PENDING,  # held
-    2: SUCCEEDED,  # deposited
-    3: CANCELED,  # reversed
-    4: REFUNDED,  # refunded, fully or in part: see `_payment`
-    5: PENDING,  # in 3-D Secure
-    6: FAILED,  # declined
+    0: base.PENDING,  # registered, not paid
+    1: base.PENDING,  # held
+    2: base.SUCCEEDED,  # deposited
+    3: base.CANCELED,  # reversed
+    4: base.REFUNDED,  # refunded, fully or in part: see `_payment`
+    5: base.PENDING,  # in 3-D Secure
+    6: base.FAILED,  # declined
 }
 
 # What a callback claims, by (operation, status). The service fetches the order anyway.
 _CALLBACK_STATUS = {
-    ("deposited", "1"): SUCCEEDED,
-    ("deposited", "0"): FAILED,
-    ("approved", "1"): PENDING,
-    ("approved", "0"): FAILED,
-    ("reversed", "1"): CANCELED,
-    ("declinedByTimeout", "1"): FAILED,
-    ("declinedByTimeout", "0"): FAILED,
+    ("deposited", "1"): base.SUCCEEDED,
+    ("deposited", "0"): base.FAILED,
+    ("approved", "1"): base.PENDING,
+    ("approved", "0"): base.FAILED,
+    ("reversed", "1"): base.CANCELED,
+    ("declinedByTimeout", "1"): base.FAILED,
+    ("declinedByTimeout", "0"): base.FAILED,
 }
 
 # 54-ФЗ codes in Sber's words (receipts are kept in YooKassa's: services.payments.receipts)
@@ -105,13 +88,13 @@ def verify_checksum(params, callback_key):
     """Raise NotificationForged unless the params carry a checksum made with our key."""
     if not callback_key:
         # An empty key would let anyone compute a valid checksum.
-        raise NotificationForged("no Sber callback key is configured")
+        raise base.NotificationForged("no Sber callback key is configured")
     given = params.get("checksum")
     if not isinstance(given, str) or not given:
-        raise NotificationForged("the callback has no checksum")
+        raise base.NotificationForged("the callback has no checksum")
     expected = checksum(params, callback_key)
     if not hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace")):
-        raise NotificationForged("the callback's checksum does not match")
+        raise base.NotificationForged("the callback's checksum does not match")
 
 
 def _single_values(params):
@@ -120,7 +103,7 @@ def _single_values(params):
     for name, value in params.items():
         if isinstance(value, (list, tuple)):
             if len(value) != 1:
-                raise NotificationForged(f"the callback repeats {name!r}")
+                raise base.NotificationForged(f"the callback repeats {name!r}")
             value = value[0]
         single[name] = str(value)
     return single
@@ -133,14 +116,14 @@ def _callback_params(body, query):
     try:
         text = (body or b"").decode("utf-8")
     except UnicodeDecodeError:
-        raise NotificationForged("the callback body is not UTF-8") from None
+        raise base.NotificationForged("the callback body is not UTF-8") from None
     form = {}
     for name, value in parse_qsl(text, keep_blank_values=True):
         form.setdefault(name, []).append(value)
     return _single_values(form)
 
 
-class SberPayProvider(Provider):
+class SberPayProvider(base.Provider):
     name = "sberpay"
     must_fetch_after_notification = True
     refunds_idempotent = False  # refund.do takes no key of ours
@@ -152,24 +135,24 @@ class SberPayProvider(Provider):
         self.password = str(settings.get("password") or "")
         self.callback_key = str(settings.get("callback_key") or "")
         self.session_timeout_secs = int(settings.get("session_timeout_secs") or DEFAULT_SESSION_TIMEOUT_SECS)
-        self.timeout = timeout_from(settings)
+        self.timeout = base.timeout_from(settings)
         self.session = requests.Session()
 
     def _request(self, method, params, what):
         form = {"userName": self.username, "password": self.password, **params}
-        answer = post_for_json("Sber", self.session, self.api_url + method, self.timeout, data=form)
+        answer = base.post_for_json("Sber", self.session, self.api_url + method, self.timeout, data=form)
         if str(answer.get("errorCode", "0")).strip() not in ("0", ""):
             reason = answer.get("errorMessage", "")
-            raise ProviderError(f"Sber refused to {what}: error {answer['errorCode']} {reason}".strip())
+            raise base.ProviderError(f"Sber refused to {what}: error {answer['errorCode']} {reason}".strip())
         return answer
 
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
                        receipt=None):
         if currency not in _CURRENCY_CODES:
-            raise ProviderError(f"Sber orders here are in RUB only, not {currency}")
+            raise base.ProviderError(f"Sber orders here are in RUB only, not {currency}")
         params = {
             "orderNumber": payment_id,
-            "amount": check_kopecks(amount),
+            "amount": base.check_kopecks(amount),
             "currency": _CURRENCY_CODES[currency],
             "returnUrl": return_url,
             "failUrl": return_url,
@@ -179,9 +162,9 @@ class SberPayProvider(Provider):
         if receipt:
             params.update(sber_order_bundle(receipt))
         answer = self._request("register.do", params, "register an order")
-        return ProviderPayment(
+        return base.ProviderPayment(
             provider_payment_id=answer["orderId"],
-            status=PENDING,
+            status=base.PENDING,
             amount=amount,
             currency=currency,
             confirmation_url=answer.get("formUrl"),
@@ -199,13 +182,13 @@ class SberPayProvider(Provider):
             order_status = int(answer["orderStatus"])
             amount = int(answer["amount"])
         except (KeyError, TypeError, ValueError):
-            raise ProviderError("Sber's order status lacks orderStatus or amount") from None
-        status = _ORDER_STATUS.get(order_status, PENDING)
+            raise base.ProviderError("Sber's order status lacks orderStatus or amount") from None
+        status = _ORDER_STATUS.get(order_status, base.PENDING)
         # Sber reports a partial refund as "refunded" too; the amounts tell them apart.
         refunded = int((answer.get("paymentAmountInfo") or {}).get("refundedAmount") or 0)
-        if status in (SUCCEEDED, REFUNDED) and refunded:
-            status = REFUNDED if refunded >= amount else PARTIALLY_REFUNDED
-        return ProviderPayment(
+        if status in (base.SUCCEEDED, base.REFUNDED) and refunded:
+            status = base.REFUNDED if refunded >= amount else base.PARTIALLY_REFUNDED
+        return base.ProviderPayment(
             provider_payment_id=order_id,
             status=status,
             amount=amount,
@@ -218,12 +201,12 @@ class SberPayProvider(Provider):
     def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
         # refund.do has no idempotency key: the service must call it once per refund and,
         # when an answer is lost, look at getOrderStatusExtended's refundedAmount before retrying.
-        params = {"orderId": provider_payment_id, "amount": check_kopecks(amount)}
+        params = {"orderId": provider_payment_id, "amount": base.check_kopecks(amount)}
         if receipt:
             params["refundItems"] = json.dumps({"items": sber_items(receipt)},
                                                ensure_ascii=False)
         answer = self._request("refund.do", params, "refund")
-        return ProviderRefund(provider_refund_id=None, status=REFUND_SUCCEEDED, amount=amount, raw=answer)
+        return base.ProviderRefund(provider_refund_id=None, status=base.REFUND_SUCCEEDED, amount=amount, raw=answer)
 
     def verify_notification(self, headers, body, query, remote_addr):
         params = _callback_params(body, query)
@@ -231,9 +214,9 @@ class SberPayProvider(Provider):
         try:
             order_id, operation, status = params["mdOrder"], params["operation"], params["status"]
         except KeyError:
-            raise NotificationForged("the callback lacks mdOrder, operation or status") from None
+            raise base.NotificationForged("the callback lacks mdOrder, operation or status") from None
         amount = params.get("amount")
-        return Notification(
+        return base.Notification(
             provider_payment_id=order_id,
             payment_id=params.get("orderNumber"),
             dedupe_key=f"{order_id}:{operation}:{status}",

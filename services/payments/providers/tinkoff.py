@@ -9,24 +9,7 @@ import json
 
 import requests
 
-from .base import (
-    FAILED,
-    PARTIALLY_REFUNDED,
-    PENDING,
-    REFUND_PENDING,
-    REFUND_SUCCEEDED,
-    REFUNDED,
-    SUCCEEDED,
-    Notification,
-    NotificationForged,
-    Provider,
-    ProviderError,
-    ProviderPayment,
-    ProviderRefund,
-    check_kopecks,
-    post_for_json,
-    timeout_from,
-)
+from . import base
 
 DESCRIPTION_MAX_LENGTH = 140
 
@@ -35,13 +18,13 @@ DESCRIPTION_MAX_LENGTH = 140
 # decline means (nothing was paid, the hold may go). Money given back after CONFIRMED is
 # REFUNDED / PARTIAL_REFUNDED, never CANCELED.
 _PAYMENT_STATUS = {
-    "CONFIRMED": SUCCEEDED,
-    "REJECTED": FAILED,
-    "AUTH_FAIL": FAILED,
-    "CANCELED": FAILED,
-    "DEADLINE_EXPIRED": FAILED,
-    "REFUNDED": REFUNDED,
-    "PARTIAL_REFUNDED": PARTIALLY_REFUNDED,
+    "CONFIRMED": base.SUCCEEDED,
+    "REJECTED": base.FAILED,
+    "AUTH_FAIL": base.FAILED,
+    "CANCELED": base.FAILED,
+    "DEADLINE_EXPIRED": base.FAILED,
+    "REFUNDED": base.REFUNDED,
+    "PARTIAL_REFUNDED": base.PARTIALLY_REFUNDED,
 }
 # What Cancel answers with when the money is back (or the hold released).
 _MONEY_RETURNED = {"REFUNDED", "PARTIAL_REFUNDED", "REVERSED", "PARTIAL_REVERSED", "CANCELED"}
@@ -49,7 +32,7 @@ _MONEY_RETURNED = {"REFUNDED", "PARTIAL_REFUNDED", "REVERSED", "PARTIAL_REVERSED
 
 def payment_status(tbank_status):
     # Everything else (NEW, FORM_SHOWED, AUTHORIZING, 3DS_CHECKING, CONFIRMING, ...) is on its way.
-    return _PAYMENT_STATUS.get(tbank_status, PENDING)
+    return _PAYMENT_STATUS.get(tbank_status, base.PENDING)
 
 
 # 54-ФЗ codes in T-Bank's words (receipts are kept in YooKassa's: services.payments.receipts)
@@ -98,7 +81,7 @@ def token(params, password):
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 
-class TinkoffProvider(Provider):
+class TinkoffProvider(base.Provider):
     name = "tinkoff"
     must_fetch_after_notification = False  # the notification is signed with our password
 
@@ -107,16 +90,16 @@ class TinkoffProvider(Provider):
         self.terminal_key = str(settings.get("terminal_key") or "")
         self.password = str(settings.get("password") or "")
         self.notification_url = settings.get("notification_url")
-        self.timeout = timeout_from(settings)
+        self.timeout = base.timeout_from(settings)
         self.session = requests.Session()
 
     def _request(self, method, params, what):
         body = {"TerminalKey": self.terminal_key, **params}
         body["Token"] = token(body, self.password)
-        answer = post_for_json("T-Bank", self.session, f"{self.api_url}/{method}", self.timeout, json=body)
+        answer = base.post_for_json("T-Bank", self.session, f"{self.api_url}/{method}", self.timeout, json=body)
         if answer.get("Success") is not True or str(answer.get("ErrorCode", "")) != "0":
             reason = " ".join(str(answer[k]) for k in ("Message", "Details") if answer.get(k))
-            raise ProviderError(
+            raise base.ProviderError(
                 f"T-Bank refused to {what}: error {answer.get('ErrorCode', '?')} {reason}".strip()
             )
         return answer
@@ -124,9 +107,9 @@ class TinkoffProvider(Provider):
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
                        receipt=None):
         if currency != "RUB":
-            raise ProviderError(f"T-Bank terminals here take RUB only, not {currency}")
+            raise base.ProviderError(f"T-Bank terminals here take RUB only, not {currency}")
         params = {
-            "Amount": check_kopecks(amount),
+            "Amount": base.check_kopecks(amount),
             "OrderId": payment_id,
             "SuccessURL": return_url,
             "FailURL": return_url,
@@ -138,7 +121,7 @@ class TinkoffProvider(Provider):
         if receipt:
             params["Receipt"] = tbank_receipt(receipt)
         answer = self._request("Init", params, "start a payment")
-        return ProviderPayment(
+        return base.ProviderPayment(
             provider_payment_id=str(answer["PaymentId"]),
             status=payment_status(answer.get("Status")),
             amount=int(answer.get("Amount", amount)),
@@ -149,7 +132,7 @@ class TinkoffProvider(Provider):
 
     def fetch(self, provider_payment_id):
         answer = self._request("GetState", {"PaymentId": str(provider_payment_id)}, "show a payment")
-        return ProviderPayment(
+        return base.ProviderPayment(
             provider_payment_id=str(answer["PaymentId"]),
             status=payment_status(answer.get("Status")),
             amount=int(answer["Amount"]),
@@ -164,7 +147,7 @@ class TinkoffProvider(Provider):
     def refund(self, refund_id, provider_payment_id, amount, currency, receipt=None):
         params = {
             "PaymentId": str(provider_payment_id),
-            "Amount": check_kopecks(amount),
+            "Amount": base.check_kopecks(amount),
             # Makes a retried Cancel the same refund, not a second one.
             "ExternalRequestId": refund_id,
         }
@@ -172,9 +155,9 @@ class TinkoffProvider(Provider):
             params["Receipt"] = tbank_receipt(receipt)
         answer = self._request("Cancel", params, "refund")
         returned = answer.get("Status") in _MONEY_RETURNED
-        return ProviderRefund(
+        return base.ProviderRefund(
             provider_refund_id=answer.get("ExternalRequestId") or refund_id,
-            status=REFUND_SUCCEEDED if returned else REFUND_PENDING,
+            status=base.REFUND_SUCCEEDED if returned else base.REFUND_PENDING,
             amount=amount,
             raw=answer,
         )
@@ -182,29 +165,29 @@ class TinkoffProvider(Provider):
     def verify_notification(self, headers, body, query, remote_addr):
         if not self.password:
             # Without the password anyone could compute a valid Token.
-            raise NotificationForged("no T-Bank terminal password is configured")
+            raise base.NotificationForged("no T-Bank terminal password is configured")
         try:
             notification = json.loads(body)
         except (ValueError, TypeError):
-            raise NotificationForged("the notification is not JSON") from None
+            raise base.NotificationForged("the notification is not JSON") from None
         if not isinstance(notification, dict):
-            raise NotificationForged("the notification is not a JSON object")
+            raise base.NotificationForged("the notification is not a JSON object")
         given = notification.get("Token")
         if not isinstance(given, str):
-            raise NotificationForged("the notification has no Token")
+            raise base.NotificationForged("the notification has no Token")
         expected = token(notification, self.password)
         if not hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace")):
-            raise NotificationForged("the notification's Token does not match")
+            raise base.NotificationForged("the notification's Token does not match")
         terminal_key = str(notification.get("TerminalKey", "")).encode("utf-8", "replace")
         if not hmac.compare_digest(terminal_key, self.terminal_key.encode()):
-            raise NotificationForged("the notification is for another terminal")
+            raise base.NotificationForged("the notification is for another terminal")
         try:
             provider_payment_id = str(notification["PaymentId"])
             status = notification["Status"]
             amount = int(notification["Amount"]) if "Amount" in notification else None
         except (KeyError, TypeError, ValueError):
-            raise NotificationForged("the notification lacks PaymentId or Status") from None
-        return Notification(
+            raise base.NotificationForged("the notification lacks PaymentId or Status") from None
+        return base.Notification(
             provider_payment_id=provider_payment_id,
             payment_id=notification.get("OrderId"),
             dedupe_key=f"{provider_payment_id}:{status}",

@@ -14,26 +14,7 @@ from yookassa import Configuration, Payment, Refund
 from yookassa.client import ApiClient
 from yookassa.domain.exceptions import ApiError
 
-from .base import (
-    CANCELED,
-    PARTIALLY_REFUNDED,
-    PENDING,
-    REFUND_FAILED,
-    REFUND_PENDING,
-    REFUND_SUCCEEDED,
-    REFUNDED,
-    SUCCEEDED,
-    Notification,
-    NotificationForged,
-    Provider,
-    ProviderError,
-    ProviderPayment,
-    ProviderRefund,
-    check_kopecks,
-    header,
-    setting_is_true,
-    timeout_from,
-)
+from . import base
 
 try:
     from yookassa.domain.common import SecurityHelper
@@ -48,22 +29,22 @@ except ImportError:  # an SDK without the helper: the list YooKassa documents
 DESCRIPTION_MAX_LENGTH = 128
 
 _PAYMENT_STATUS = {
-    "pending": PENDING,
-    "waiting_for_capture": PENDING,  # only with two-stage payments, which we do not ask for
-    "succeeded": SUCCEEDED,
-    "canceled": CANCELED,
+    "pending": base.PENDING,
+    "waiting_for_capture": base.PENDING,  # only with two-stage payments, which we do not ask for
+    "succeeded": base.SUCCEEDED,
+    "canceled": base.CANCELED,
 }
-_REFUND_STATUS = {"succeeded": REFUND_SUCCEEDED, "pending": REFUND_PENDING, "canceled": REFUND_FAILED}
+_REFUND_STATUS = {"succeeded": base.REFUND_SUCCEEDED, "pending": base.REFUND_PENDING, "canceled": base.REFUND_FAILED}
 _EVENT_STATUS = {
-    "payment.succeeded": SUCCEEDED,
-    "payment.canceled": CANCELED,
-    "payment.waiting_for_capture": PENDING,
+    "payment.succeeded": base.SUCCEEDED,
+    "payment.canceled": base.CANCELED,
+    "payment.waiting_for_capture": base.PENDING,
 }
 
 
 def rubles(kopecks):
     """150050 -> "1500.50": the decimal string YooKassa wants, computed without floats."""
-    whole, cents = divmod(check_kopecks(kopecks), 100)
+    whole, cents = divmod(base.check_kopecks(kopecks), 100)
     return f"{whole}.{cents:02d}"
 
 
@@ -72,9 +53,9 @@ def kopecks(value):
     try:
         amount = Decimal(str(value)) * 100
     except InvalidOperation:
-        raise ProviderError(f"YooKassa reported an amount that is not a number: {value!r}") from None
+        raise base.ProviderError(f"YooKassa reported an amount that is not a number: {value!r}") from None
     if amount != amount.to_integral_value():
-        raise ProviderError(f"YooKassa reported a fraction of a kopeck: {value!r}")
+        raise base.ProviderError(f"YooKassa reported a fraction of a kopeck: {value!r}")
     return int(amount)
 
 
@@ -128,7 +109,7 @@ def _transport_failure(exc):
     return None
 
 
-class YooKassaProvider(Provider):
+class YooKassaProvider(base.Provider):
     name = "yookassa"
     must_fetch_after_notification = True
 
@@ -136,8 +117,8 @@ class YooKassaProvider(Provider):
         self.shop_id = str(settings.get("shop_id") or "")
         self.secret_key = str(settings.get("secret_key") or "")
         self.api_url = str(settings.get("api_url") or "https://api.yookassa.ru/v3").rstrip("/")
-        self.timeout = timeout_from(settings)
-        self.trust_forwarded_for = setting_is_true(settings.get("trust_forwarded_for", False))
+        self.timeout = base.timeout_from(settings)
+        self.trust_forwarded_for = base.setting_is_true(settings.get("trust_forwarded_for", False))
         networks = settings.get("allowed_networks") or YOOKASSA_NETWORKS
         if isinstance(networks, str):  # from an environment variable: comma-separated
             networks = [n for n in networks.split(",") if n.strip()]
@@ -154,27 +135,27 @@ class YooKassaProvider(Provider):
 
     def _call(self, what, sdk_call):
         if not (self.shop_id and self.secret_key):
-            raise ProviderError("YooKassa shop id and secret key are not configured")
+            raise base.ProviderError("YooKassa shop id and secret key are not configured")
         self._configure_sdk()
         try:
             return json.loads(sdk_call().json())
         except ApiError as exc:
             content = exc.content or {}
-            raise ProviderError(
+            raise base.ProviderError(
                 f"YooKassa refused to {what}: {content.get('code', 'error')} "
                 f"{content.get('description', '')}".strip()
             ) from None
         except requests.Timeout:
-            raise ProviderError(f"YooKassa did not answer within {self.timeout:g} s") from None
+            raise base.ProviderError(f"YooKassa did not answer within {self.timeout:g} s") from None
         except (AttributeError, requests.RequestException) as exc:
             failure = _transport_failure(exc)
             if failure is None:
                 raise
             if isinstance(failure, requests.Timeout):
-                raise ProviderError(f"YooKassa did not answer within {self.timeout:g} s") from None
-            raise ProviderError(f"YooKassa is unreachable ({type(failure).__name__})") from None
+                raise base.ProviderError(f"YooKassa did not answer within {self.timeout:g} s") from None
+            raise base.ProviderError(f"YooKassa is unreachable ({type(failure).__name__})") from None
         except ValueError:  # the answer was not JSON
-            raise ProviderError(f"YooKassa answered something unexpected to {what}") from None
+            raise base.ProviderError(f"YooKassa answered something unexpected to {what}") from None
 
     def create_payment(self, payment_id, amount, currency, description, return_url, metadata,
                        receipt=None):
@@ -219,21 +200,21 @@ class YooKassaProvider(Provider):
 
     @staticmethod
     def _refund(answer):
-        return ProviderRefund(
+        return base.ProviderRefund(
             provider_refund_id=answer.get("id"),
-            status=_REFUND_STATUS.get(answer.get("status"), REFUND_PENDING),
+            status=_REFUND_STATUS.get(answer.get("status"), base.REFUND_PENDING),
             amount=kopecks(answer["amount"]["value"]),
             raw=answer,
         )
 
     def _payment(self, answer):
         amount = kopecks(answer["amount"]["value"])
-        status = _PAYMENT_STATUS.get(answer.get("status"), PENDING)
+        status = _PAYMENT_STATUS.get(answer.get("status"), base.PENDING)
         # A refunded YooKassa payment stays `succeeded`; the refunded amount tells the rest.
         refunded = kopecks((answer.get("refunded_amount") or {}).get("value", "0"))
-        if status == SUCCEEDED and refunded:
-            status = REFUNDED if refunded >= amount else PARTIALLY_REFUNDED
-        return ProviderPayment(
+        if status == base.SUCCEEDED and refunded:
+            status = base.REFUNDED if refunded >= amount else base.PARTIALLY_REFUNDED
+        return base.ProviderPayment(
             provider_payment_id=answer["id"],
             status=status,
             amount=amount,
@@ -251,7 +232,7 @@ class YooKassaProvider(Provider):
         chose to write, so trusting them would let anyone claim a YooKassa address.
         """
         if self.trust_forwarded_for:
-            forwarded = header(headers, "X-Forwarded-For")
+            forwarded = base.header(headers, "X-Forwarded-For")
             if forwarded and forwarded.strip():
                 return forwarded.split(",")[-1].strip()
         return remote_addr
@@ -268,7 +249,7 @@ class YooKassaProvider(Provider):
     def verify_notification(self, headers, body, query, remote_addr):
         sender = self.sender_address(headers, remote_addr)
         if not self.is_yookassa_address(sender):
-            raise NotificationForged(f"{sender!r} is not a YooKassa address")
+            raise base.NotificationForged(f"{sender!r} is not a YooKassa address")
         try:
             notification = json.loads(body)
             event = notification["event"]
@@ -286,9 +267,9 @@ class YooKassaProvider(Provider):
                 money = subject.get("amount") or {}
                 amount = kopecks(money["value"]) if "value" in money else None
                 currency = money.get("currency")
-        except (ValueError, TypeError, KeyError, AttributeError, ProviderError):
-            raise NotificationForged("the notification is not YooKassa's JSON") from None
-        return Notification(
+        except (ValueError, TypeError, KeyError, AttributeError, base.ProviderError):
+            raise base.NotificationForged("the notification is not YooKassa's JSON") from None
+        return base.Notification(
             provider_payment_id=provider_payment_id,
             payment_id=payment_id,
             dedupe_key=f"{event}:{subject_id}",

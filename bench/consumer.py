@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, text
 
 from contracts.events import make_envelope
 
-
 KEYS = ("integration", "rabbitmq", "postgres", "ours", "machine")
 
 

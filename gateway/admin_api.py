@@ -1,12 +1,20 @@
 """The dashboard's own API: signing operators in and out, their accounts, the audit trail.
 Accounts, sessions and the trail live in `integration`; one RPC per endpoint."""
-from contracts.operators import (AuditPageSchema, AuditQuerySchema, CreateOperatorSchema,
-                                 OperatorSchema, PhoneBookingAnswerSchema, PhoneBookingSchema,
-                                 SessionSchema, SignInSchema, UpdateOperatorSchema)
+from contracts.errors.base import InvalidRequest
+from contracts.operators import (
+    AuditPageSchema,
+    AuditQuerySchema,
+    CreateOperatorSchema,
+    OperatorSchema,
+    PhoneBookingAnswerSchema,
+    PhoneBookingSchema,
+    SessionSchema,
+    SignInSchema,
+    UpdateOperatorSchema,
+)
 from gateway import auth as access
 from gateway.errors import MalformedBody, Unauthorized
 from gateway.http import api, json_response
-from contracts.errors.base import InvalidRequest
 
 TAG = "operators"
 PAYMENT_LINK_TEXT = ("Бронь {hall}, {when}. Оплатите {amount:.2f} ₽, чтобы подтвердить её: {url}\n"

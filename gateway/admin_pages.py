@@ -8,11 +8,11 @@ booking's events to the schedule.
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
+from contracts.errors.integration import SessionEnded
 from gateway import auth as access
 from gateway.http import api
 from gateway.live import EVERY_BOOKING, EventStream, stream_response_environ
 from gateway.pages import PAGE_HEADERS, TEMPLATES, page, static_url
-from contracts.errors.integration import SessionEnded
 
 SIGN_IN_PATH = "/admin/sign-in"
 

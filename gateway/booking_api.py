@@ -1,11 +1,22 @@
 """Halls, the calendar and bookings over HTTP: each endpoint authorizes, validates, makes one
 RPC to `booking` and answers."""
-from contracts.booking import (AvailabilityQuerySchema, AvailabilitySchema,
-                               BookingListQuerySchema, BookingListSchema, BookingSchema,
-                               CancelBookingSchema, ConfirmBookingSchema, CreateBookingSchema,
-                               CreatedBookingSchema, HallSchema, OneBookingSchema,
-                               QuoteQuerySchema, QuoteSchema, RescheduleBookingSchema,
-                               RescheduledBookingSchema)
+from contracts.booking import (
+    AvailabilityQuerySchema,
+    AvailabilitySchema,
+    BookingListQuerySchema,
+    BookingListSchema,
+    BookingSchema,
+    CancelBookingSchema,
+    ConfirmBookingSchema,
+    CreateBookingSchema,
+    CreatedBookingSchema,
+    HallSchema,
+    OneBookingSchema,
+    QuoteQuerySchema,
+    QuoteSchema,
+    RescheduleBookingSchema,
+    RescheduledBookingSchema,
+)
 from gateway.client_ip import client_ip
 from gateway.http import api
 

@@ -1,9 +1,17 @@
 """Closures of the studio's time over HTTP (operators): blocks and special days, each one RPC
 to `booking`."""
-from contracts.closures import (BlockListSchema, BlockQuerySchema, BlockSchema,
-                                MadeBlocksSchema, NewBlockSchema, SpecialDayEditSchema,
-                                SpecialDayKeySchema, SpecialDayListSchema, SpecialDayQuerySchema,
-                                SpecialDaySchema)
+from contracts.closures import (
+    BlockListSchema,
+    BlockQuerySchema,
+    BlockSchema,
+    MadeBlocksSchema,
+    NewBlockSchema,
+    SpecialDayEditSchema,
+    SpecialDayKeySchema,
+    SpecialDayListSchema,
+    SpecialDayQuerySchema,
+    SpecialDaySchema,
+)
 from gateway.http import api
 
 TAG = "closures"

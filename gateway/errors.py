@@ -5,8 +5,15 @@ from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from werkzeug.exceptions import HTTPException
 
-from contracts.errors.base import (AccessDenied, Conflict, InvalidRequest, LimitReached,
-                                   NotFound, ServiceUnavailable, StudioError)
+from contracts.errors.base import (
+    AccessDenied,
+    Conflict,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    ServiceUnavailable,
+    StudioError,
+)
 from contracts.errors.integration import SessionEnded, SignInRefused, TooManySignInAttempts
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,5 @@
 """The halls editor's API (owner): the booking service's hall RPCs over HTTP."""
-from contracts.halls import (HallDetailSchema, HallEditSchema, NewHallSchema, PriceDaySchema,
-                             PricePreviewRequestSchema)
+from contracts.halls import HallDetailSchema, HallEditSchema, NewHallSchema, PriceDaySchema, PricePreviewRequestSchema
 from gateway.http import api
 
 TAG = "halls"

@@ -12,8 +12,8 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from contracts.errors.base import ServiceUnavailable, StudioError
 from contracts import schema as contract_schema
+from contracts.errors.base import ServiceUnavailable, StudioError
 from contracts.operators import AUDIT_PENDING
 from gateway import auth as access
 from gateway.errors import BodyTooLarge, MalformedBody, status_and_body

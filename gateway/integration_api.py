@@ -1,7 +1,6 @@
 """The integration log over HTTP, for operators: each endpoint checks the admin token,
 validates, makes one RPC to `integration` and answers."""
-from contracts.integration import (BookingChainSchema, EventLogItemSchema,
-                                   EventLogPageSchema, EventLogQuerySchema)
+from contracts.integration import BookingChainSchema, EventLogItemSchema, EventLogPageSchema, EventLogQuerySchema
 from gateway.http import api
 
 TAG = "integrations"

@@ -1,6 +1,5 @@
 """Notifications over HTTP, for operators: what was sent to whom, and sending by hand."""
-from contracts.notifications import (NotificationListQuerySchema, NotificationListSchema,
-                                     SendNotificationSchema)
+from contracts.notifications import NotificationListQuerySchema, NotificationListSchema, SendNotificationSchema
 from gateway.http import api
 
 TAG = "notifications"

@@ -4,12 +4,18 @@ import base64
 
 from werkzeug.wrappers import Response
 
-from contracts.payments import (CreatedPaymentSchema, CreatePaymentSchema,
-                                PaymentListQuerySchema, PaymentListSchema, PaymentSchema,
-                                RefundRequestSchema, RefundResultSchema)
+from contracts.errors.base import AccessDenied
+from contracts.payments import (
+    CreatedPaymentSchema,
+    CreatePaymentSchema,
+    PaymentListQuerySchema,
+    PaymentListSchema,
+    PaymentSchema,
+    RefundRequestSchema,
+    RefundResultSchema,
+)
 from gateway import auth as access
 from gateway.http import api
-from contracts.errors.base import AccessDenied
 from gateway.mock_checkout import MockCheckoutPages
 
 TAG = "payments"

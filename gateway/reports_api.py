@@ -8,11 +8,17 @@ from zoneinfo import ZoneInfo
 import eventlet
 from werkzeug.wrappers import Response
 
-from contracts.reports import (CONSUMERS, OccupancySchema, ProblemsSchema, ReportQuerySchema,
-                               RetryOutcomeSchema, TakingsSchema)
+from contracts.errors.base import ServiceUnavailable
+from contracts.reports import (
+    CONSUMERS,
+    OccupancySchema,
+    ProblemsSchema,
+    ReportQuerySchema,
+    RetryOutcomeSchema,
+    TakingsSchema,
+)
 from gateway.errors import RouteNotFound
 from gateway.http import api
-from contracts.errors.base import ServiceUnavailable
 
 TAG = "reports"
 CSV_COLUMNS = ("id", "hall", "start_at", "end_at", "status", "customer_name", "phone", "email",

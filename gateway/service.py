@@ -7,12 +7,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from werkzeug.wrappers import Response
 
 from gateway import auth as access
-
 from gateway.admin_api import AdminApi
-from gateway.closures_api import ClosuresApi
 from gateway.admin_pages import AdminPages, dashboard_settings
 from gateway.booking_api import BookingApi
+from gateway.closures_api import ClosuresApi
 from gateway.errors import RouteNotFound, Unauthorized
+from gateway.halls_api import HallsApi
 from gateway.http import HttpTracing, api, http
 from gateway.ical import CalendarApi
 from gateway.integration_api import IntegrationApi
@@ -20,7 +20,6 @@ from gateway.live_api import LiveApi
 from gateway.notifications_api import NotificationsApi
 from gateway.openapi import build_spec
 from gateway.pages import BookingPages
-from gateway.halls_api import HallsApi
 from gateway.payments_api import PaymentsApi
 from gateway.rate_limits import RateLimiter
 from gateway.reports_api import ReportsApi

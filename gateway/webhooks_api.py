@@ -1,10 +1,17 @@
 """Outbound webhooks over HTTP (operators): endpoints, their secrets and their delivery log.
 Each endpoint authorizes, validates, makes one RPC to `integration` and answers."""
-from contracts.webhooks import (CreateWebhookEndpointSchema, ReplayAnswerSchema,
-                                ReplayWebhooksSchema, RotateWebhookSecretSchema,
-                                UpdateWebhookEndpointSchema, WebhookDeliveryPageSchema,
-                                WebhookDeliveryQuerySchema, WebhookDeliverySchema,
-                                WebhookEndpointSchema, WebhookEndpointWithSecretSchema)
+from contracts.webhooks import (
+    CreateWebhookEndpointSchema,
+    ReplayAnswerSchema,
+    ReplayWebhooksSchema,
+    RotateWebhookSecretSchema,
+    UpdateWebhookEndpointSchema,
+    WebhookDeliveryPageSchema,
+    WebhookDeliveryQuerySchema,
+    WebhookDeliverySchema,
+    WebhookEndpointSchema,
+    WebhookEndpointWithSecretSchema,
+)
 from gateway.http import api
 
 TAG = "webhooks"

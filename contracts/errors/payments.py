@@ -3,8 +3,14 @@
 Every class keeps the `(message="", details=None)` constructor of StudioError: the errors
 cross RPC as their args and are rebuilt on the caller's side as the same type.
 """
-from contracts.errors.base import (AccessDenied, Conflict, IdempotencyKeyReused, InvalidRequest,
-                                   NotFound, ServiceUnavailable)
+from contracts.errors.base import (
+    AccessDenied,
+    Conflict,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
 
 __all__ = [
     "BookingNotPayable",

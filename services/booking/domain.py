@@ -15,9 +15,15 @@ from datetime import timezone as _timezone
 from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
-from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, HallInactive,
-                                      InvalidTransition, RescheduleLimitReached,
-                                      RescheduleTooLate, TooManyHolds)
+from contracts.errors.booking import (
+    BookingCancelled,
+    BookingRuleViolation,
+    HallInactive,
+    InvalidTransition,
+    RescheduleLimitReached,
+    RescheduleTooLate,
+    TooManyHolds,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",

@@ -7,10 +7,10 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from contracts.errors.base import AccessDenied
 from services.booking import store
 from services.booking.models import HallRow
 from services.booking.operations import booking_view, token_hash
-from contracts.errors.base import AccessDenied
 
 
 def rotate_feed_token(session, hall_id):

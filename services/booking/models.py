@@ -1,6 +1,18 @@
 """The booking service's tables."""
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, Date, DateTime,
-                        ForeignKey, Index, Integer, MetaData, Text, func)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID
 from sqlalchemy.orm import DeclarativeBase
 

@@ -11,14 +11,21 @@ from typing import NamedTuple
 
 from sqlalchemy import func
 
-from contracts.booking import (BookingListQuerySchema, ConfirmBookingSchema,
-                               CreateBookingSchema, RescheduleBookingSchema)
+from contracts.booking import BookingListQuerySchema, ConfirmBookingSchema, CreateBookingSchema, RescheduleBookingSchema
 from contracts.errors.base import AccessDenied, IdempotencyKeyReused, InvalidRequest
 from contracts.errors.booking import BookingRuleViolation
 from services.booking import store
-from services.booking.domain import (Booking, BookingStatus, OpeningHours, Tariff,
-                                     check_booking_request, check_date_range,
-                                     check_unpaid_holds, free_slots, quote)
+from services.booking.domain import (
+    Booking,
+    BookingStatus,
+    OpeningHours,
+    Tariff,
+    check_booking_request,
+    check_date_range,
+    check_unpaid_holds,
+    free_slots,
+    quote,
+)
 from services.booking.models import HallRow
 from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token

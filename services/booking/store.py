@@ -12,12 +12,25 @@ from psycopg2.extras import DateTimeTZRange
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from contracts.errors.booking import (BlockNotFound, BookingNotFound, BookingRuleViolation,
-                                      HallClosed, HallNotFound, SlotTaken)
-from services.booking.domain import (ACTIVE_STATUSES, Booking, BookingStatus, Hall,
-                                     OpeningHours, Tariff, busy_range, special_hours)
-from services.booking.models import (BlockRow, BookingRow, DeskPaymentRow, HallRow,
-                                     SpecialDayRow)
+from contracts.errors.booking import (
+    BlockNotFound,
+    BookingNotFound,
+    BookingRuleViolation,
+    HallClosed,
+    HallNotFound,
+    SlotTaken,
+)
+from services.booking.domain import (
+    ACTIVE_STATUSES,
+    Booking,
+    BookingStatus,
+    Hall,
+    OpeningHours,
+    Tariff,
+    busy_range,
+    special_hours,
+)
+from services.booking.models import BlockRow, BookingRow, DeskPaymentRow, HallRow, SpecialDayRow
 from services.common.db import row_by_id
 from services.common.paging import decode_cursor, page
 

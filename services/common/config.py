@@ -2,8 +2,8 @@
 import os
 
 import yaml
-from nameko.extensions import DependencyProvider
 from nameko.cli.main import setup_yaml_parser
+from nameko.extensions import DependencyProvider
 
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "config.yaml")
 

@@ -91,7 +91,7 @@ class ReliabilityCollector:
     docs/ARCHITECTURE.md's budget)."""
 
     def __init__(self, service_name, uri):
-        from services.common.db import session_factory   # not for the gateway (no database)
+        from services.common.db import session_factory  # not for the gateway (no database)
         self.service_name = service_name
         self.Session = session_factory(uri, poolclass=NullPool)
 

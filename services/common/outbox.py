@@ -23,9 +23,9 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy import text
 
 from contracts.events import make_envelope
+from services.common import metrics, tracing
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
-from services.common import metrics, tracing
 
 log = logging.getLogger(__name__)
 

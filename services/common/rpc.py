@@ -20,8 +20,7 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import registry
 from nameko.messaging import QueueConsumer
-from nameko.rpc import (RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy,
-                        get_rpc_exchange)
+from nameko.rpc import RPC_QUEUE_TEMPLATE, MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy, get_rpc_exchange
 
 import contracts.errors  # noqa: F401  (every error a service raises across RPC)
 from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError

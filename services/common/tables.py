@@ -3,8 +3,7 @@
 Frozen as version 1: each service's first migration creates them from here; a later change
 to them is a new migration, not an edit of this function.
 """
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text,
-                        func, text)
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 

@@ -17,11 +17,21 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, text, update
 
-from contracts.operators import (AUDIT_PENDING, TOKEN_OPERATOR, AuditQuerySchema,
-                                 CreateOperatorSchema, UpdateOperatorSchema)
 from contracts.errors.base import InvalidRequest
-from contracts.errors.integration import (OperatorExists, OperatorNotFound, SessionEnded,
-                                             SignInRefused, TooManySignInAttempts)
+from contracts.errors.integration import (
+    OperatorExists,
+    OperatorNotFound,
+    SessionEnded,
+    SignInRefused,
+    TooManySignInAttempts,
+)
+from contracts.operators import (
+    AUDIT_PENDING,
+    TOKEN_OPERATOR,
+    AuditQuerySchema,
+    CreateOperatorSchema,
+    UpdateOperatorSchema,
+)
 from services.common.input import load
 from services.integration.models import AuditRow, OperatorRow, OperatorSessionRow
 

@@ -8,8 +8,17 @@ from nameko.timer import timer
 from services.common.clock import now
 from services.common.config import Config
 from services.common.db import ServiceDatabase
-from services.common.inbox import (DEAD, DONE, FAILED, SKIPPED, Inbox, InboxRunner,
-                                   ReliableConsumer, on_event, on_event_batches)
+from services.common.inbox import (
+    DEAD,
+    DONE,
+    FAILED,
+    SKIPPED,
+    Inbox,
+    InboxRunner,
+    ReliableConsumer,
+    on_event,
+    on_event_batches,
+)
 from services.common.input import given
 from services.common.outbox import OutboxRelay
 from services.common.rpc import Pingable, TimedRpcProxy, rpc

@@ -15,15 +15,19 @@ from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import aliased
 
-from contracts.webhooks import (CreateWebhookEndpointSchema, ReplayWebhooksSchema,
-                                UpdateWebhookEndpointSchema, WebhookDeliveryQuerySchema)
 from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
+from contracts.errors.integration import WebhookDeliveryNotFound, WebhookEndpointNotFound
+from contracts.webhooks import (
+    CreateWebhookEndpointSchema,
+    ReplayWebhooksSchema,
+    UpdateWebhookEndpointSchema,
+    WebhookDeliveryQuerySchema,
+)
 from services.common.clock import iso
 from services.common.input import load
 from services.common.outbox import record_event
 from services.common.paging import decode_cursor, page
 from services.integration import store, webhook_http, webhook_rules
-from contracts.errors.integration import WebhookDeliveryNotFound, WebhookEndpointNotFound
 from services.integration.models import EventLogRow, WebhookDeliveryRow, WebhookEndpointRow
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ shows it as the opening line). Amounts arrive in kopecks and times in UTC or wit
 both are shown the way people in the studio's language and time zone read them.
 """
 import functools
-from datetime import datetime, timezone as utc_zone
+from datetime import datetime
+from datetime import timezone as utc_zone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

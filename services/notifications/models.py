@@ -1,6 +1,16 @@
 """The notifications service's tables."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, Index, Integer, MetaData,
-                        Text, UniqueConstraint, func)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase

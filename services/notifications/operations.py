@@ -14,18 +14,16 @@ from urllib.parse import quote
 
 from contracts.errors.base import IdempotencyKeyReused, NotFound, ServiceUnavailable
 from contracts.errors.notifications import InvalidNotification, NoRecipient, UnknownTemplate
-from contracts.notifications import (FREE_TEXT, SENDABLE_TEMPLATES,
-                                     NotificationListQuerySchema, SendNotificationSchema)
-from services.common.clock import iso
-from services.common.input import load
 from contracts.ical import CalendarSettings, booking_calendar, calendar_link
+from contracts.notifications import FREE_TEXT, SENDABLE_TEMPLATES, NotificationListQuerySchema, SendNotificationSchema
+from services.common import tracing
 from services.common.booking_links import DEFAULT_SECRET as DEFAULT_LINK_SECRET
 from services.common.booking_links import link_token, secret_from_config
-from services.common import tracing
+from services.common.clock import iso
+from services.common.input import load
 from services.common.outbox import record_event
 from services.notifications import store
-from services.notifications.channels import (PermanentDelivery, RetryableDelivery,
-                                             backoff_seconds)
+from services.notifications.channels import PermanentDelivery, RetryableDelivery, backoff_seconds
 from services.notifications.messages import choose_customer_recipients, render
 
 log = logging.getLogger(__name__)

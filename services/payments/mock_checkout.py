@@ -7,8 +7,14 @@ from contracts.errors.payments import CheckoutClosed, InvalidCardNumber, Payment
 from services.payments import domain, store
 from services.payments.config import MOCK
 from services.payments.models import MockCheckoutRow
-from services.payments.providers.mock import (DECLINED_CARD, PAYING_CARD, SIGNATURE_HEADER,
-                                              build_notification, card_outcome, sign)
+from services.payments.providers.mock import (
+    DECLINED_CARD,
+    PAYING_CARD,
+    SIGNATURE_HEADER,
+    build_notification,
+    card_outcome,
+    sign,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,18 @@
 """The payments service's tables."""
-from sqlalchemy import (BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index,
-                        Integer, MetaData, Text, UniqueConstraint, func, text)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 

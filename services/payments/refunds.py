@@ -4,8 +4,13 @@ Idempotent by request_id throughout."""
 import logging
 import uuid
 
-from contracts.errors.payments import (IdempotencyKeyReused, PaymentNotRefundable,
-                                       PaymentProviderFailed, RefundExceedsPayment, UnknownGateway)
+from contracts.errors.payments import (
+    IdempotencyKeyReused,
+    PaymentNotRefundable,
+    PaymentProviderFailed,
+    RefundExceedsPayment,
+    UnknownGateway,
+)
 from contracts.payments import RefundBookingSchema, RefundRequestSchema
 from services.common.input import load, uuid_or_none
 from services.payments import domain, receipts, store, views

@@ -8,8 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.errors.payments import PaymentNotFound
 from services.common.db import row_by_id
 from services.payments.domain import PENDING, REFUND_PENDING, REFUNDABLE, SETTLED
-from services.payments.models import (IdempotencyKeyRow, MockCheckoutRow, PaymentRow,
-                                      ProviderNotificationRow, RefundRow)
+from services.payments.models import IdempotencyKeyRow, MockCheckoutRow, PaymentRow, ProviderNotificationRow, RefundRow
 
 UNIQUE_VIOLATION = "23505"
 

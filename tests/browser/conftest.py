@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]

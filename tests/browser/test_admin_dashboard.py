@@ -11,9 +11,9 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from tests.amqp import rpc_client
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.integration_flow import make_hall, plant_dead_event
-from tests.amqp import rpc_client
 
 PASSWORD = "the desk's long password"
 SCREENSHOTS = os.environ.get("ADMIN_SCREENSHOTS", tempfile.gettempdir())

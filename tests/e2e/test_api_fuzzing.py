@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from tests.amqp import wait_until
 from tests.conftest import ADMIN_TOKEN
+
 # starting a payment as the payments tests do (`booking` is in tests/e2e/conftest.py)
 from tests.e2e.test_payments_api import start_payment
 

@@ -12,7 +12,7 @@ from contracts.events import EventEnvelopeSchema
 from contracts.events_catalog import BY_TYPE, CATALOG
 from services.integration.service import IntegrationService
 from tests.amqp import EventWatcher, wait_until
-from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots, make_hall)
+from tests.integration.integration_flow import MockProviderPayer, book, hour_slots, make_hall
 
 
 def test_the_asyncapi_document_names_every_event_with_its_exchange():

@@ -9,7 +9,7 @@ import pytest
 
 from contracts.booking import BookingEventPayloadSchema
 from contracts.events import EventEnvelopeSchema
-from tests.integration.integration_flow import (MockProviderPayer, book, hour_slots, make_hall)
+from tests.integration.integration_flow import MockProviderPayer, book, hour_slots, make_hall
 
 
 class OutsideConsumer:

@@ -15,8 +15,7 @@ from sqlalchemy import create_engine
 
 from scripts.system import rabbitmqctl
 from tests.amqp import rpc_client, wait_until
-from tests.integration.integration_flow import (book, confirmed_count, exactly_once_report,
-                                                hour_slots, make_hall)
+from tests.integration.integration_flow import book, confirmed_count, exactly_once_report, hour_slots, make_hall
 
 pytestmark = pytest.mark.broker_restart
 

@@ -8,9 +8,16 @@ from sqlalchemy import create_engine
 
 from tests.amqp import EventWatcher, wait_until
 from tests.conftest import VHOST
-from tests.integration.integration_flow import (TEST_CLIENT, ConnectionKiller, book_many,
-                                                confirmed_count, exactly_once_report, make_hall,
-                                                publish, wait_for_quiet_queues)
+from tests.integration.integration_flow import (
+    TEST_CLIENT,
+    ConnectionKiller,
+    book_many,
+    confirmed_count,
+    exactly_once_report,
+    make_hall,
+    publish,
+    wait_for_quiet_queues,
+)
 
 SOURCES = ("booking", "payments", "notifications")
 

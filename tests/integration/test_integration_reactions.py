@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.amqp import wait_until
-from tests.integration.integration_flow import (DECLINED_CARD, book, hour_slots, make_hall)
+from tests.integration.integration_flow import DECLINED_CARD, book, hour_slots, make_hall
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, upgra
 from tests.amqp import rpc_client, wait_until
 from tests.conftest import TEST_ENV, Api
 from tests.fakes.tcp_proxy import TcpProxy
-from tests.integration.integration_flow import (MockProviderPayer, customer, hour_slots,
-                                                make_hall)
+from tests.integration.integration_flow import MockProviderPayer, customer, hour_slots, make_hall
 from tests.integration.test_integration_broker_restart import start_broker, with_retries
 
 CLIENTS = 50

@@ -4,9 +4,9 @@ import os
 import signal
 import time
 
+from scripts.system import Restarts
 from tests.amqp import wait_until
 from tests.integration.integration_flow import all_events, book_many, make_hall
-from scripts.system import Restarts
 
 
 def cpu_seconds(pid):

@@ -14,9 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.expiry import insert_due_holds
-from services.common.migrate import scratch_database
-from services.booking import closures, operations, store
 from contracts.errors.booking import IdempotencyKeyReused, SlotTaken, TooManyHolds
+from services.booking import closures, operations, store
+from services.common.migrate import scratch_database
 from tests.service import test_booking_operations as booking_tests
 from tests.service.test_booking_operations import DAY, NOW, at, events, request
 

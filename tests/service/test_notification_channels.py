@@ -11,8 +11,14 @@ from aiosmtpd.smtp import AuthResult
 
 from scripts.system import free_port
 from services.notifications.channels import (
-    DeliveryError, EmailChannel, LogChannel, PermanentDelivery, RetryableDelivery,
-    TelegramChannel, backoff_seconds, build_channels,
+    DeliveryError,
+    EmailChannel,
+    LogChannel,
+    PermanentDelivery,
+    RetryableDelivery,
+    TelegramChannel,
+    backoff_seconds,
+    build_channels,
 )
 from tests.fakes.telegram import FakeTelegram
 

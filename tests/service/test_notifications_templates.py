@@ -4,8 +4,7 @@ import pytest
 
 from contracts.notifications import SENDABLE_TEMPLATES
 from services.notifications.messages import available_templates, languages, render
-from services.notifications.operations import (BOOKING_MESSAGES, PAYMENT_MESSAGES,
-                                               STUDIO_ALERTS, Settings, booking_links)
+from services.notifications.operations import BOOKING_MESSAGES, PAYMENT_MESSAGES, STUDIO_ALERTS, Settings, booking_links
 
 BOOKING = {
     "booking_id": "b7a1c2d3-0000-4000-8000-000000000001", "hall_id": 3, "hall_name": "Белый зал",

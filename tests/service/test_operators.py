@@ -6,11 +6,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from contracts.operators import AUDIT_PENDING
 from contracts.errors.base import InvalidRequest
+from contracts.errors.integration import OperatorExists, SessionEnded, SignInRefused, TooManySignInAttempts
+from contracts.operators import AUDIT_PENDING
 from services.integration import operators
-from contracts.errors.integration import (OperatorExists, SessionEnded, SignInRefused,
-                                             TooManySignInAttempts)
 
 SETTINGS = operators.Settings(session_idle=timedelta(minutes=30),
                               session_max=timedelta(hours=12), max_failures=3,

@@ -5,15 +5,13 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.errors import status_and_body
 from contracts.errors.payments import PaymentProviderFailed, ReceiptContactMissing
+from gateway.errors import status_and_body
 from services.payments import creating, refunds, views
 from services.payments.providers import ProviderError
-from services.payments.receipts import (ReceiptSettings, payment_receipt, receipt_phone,
-                                        refund_receipt)
+from services.payments.receipts import ReceiptSettings, payment_receipt, receipt_phone, refund_receipt
 from tests.service.conftest import adapters
-from tests.service.test_payments_use_cases import (PREPAYMENT, RETURN_URL, SETTINGS, Bookings,
-                                                   now, payment)
+from tests.service.test_payments_use_cases import PREPAYMENT, RETURN_URL, SETTINGS, Bookings, now, payment
 
 ON = ReceiptSettings(enabled=True, tax_system_code=2, vat_code=1)
 WITH_RECEIPTS = replace(SETTINGS, receipts=ON)

@@ -15,9 +15,15 @@ from sqlalchemy import text
 
 from contracts.errors.base import AccessDenied, InvalidRequest
 from contracts.errors.booking import BookingNotFound
-from contracts.errors.payments import (BookingNotPayable, IdempotencyKeyReused, PaymentInProgress,
-                                       PaymentProviderFailed, RefundExceedsPayment, UnknownGateway,
-                                       WebhookForged)
+from contracts.errors.payments import (
+    BookingNotPayable,
+    IdempotencyKeyReused,
+    PaymentInProgress,
+    PaymentProviderFailed,
+    RefundExceedsPayment,
+    UnknownGateway,
+    WebhookForged,
+)
 from services.payments import creating, mock_checkout, refunds, store, views, webhooks
 from services.payments.config import Gateways, Settings
 from tests.service.conftest import adapters

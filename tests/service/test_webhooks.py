@@ -11,8 +11,8 @@ import urllib3
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from contracts.events import make_envelope
 from contracts.errors.base import IdempotencyKeyReused, InvalidRequest
+from contracts.events import make_envelope
 from services.integration import store, webhook_http, webhooks
 from services.integration.webhook_rules import SecretBox, WebhookSettings
 from tests.databases import own_database

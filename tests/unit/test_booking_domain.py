@@ -7,9 +7,16 @@ import pytest
 
 from bench.calendar import month_with_100_bookings
 from contracts.errors import base as errors
-from contracts.errors.booking import (BookingCancelled, BookingNotFound, BookingRuleViolation,
-                                      HallInactive, HallNotFound, InvalidTransition, SlotTaken,
-                                      TooManyHolds)
+from contracts.errors.booking import (
+    BookingCancelled,
+    BookingNotFound,
+    BookingRuleViolation,
+    HallInactive,
+    HallNotFound,
+    InvalidTransition,
+    SlotTaken,
+    TooManyHolds,
+)
 from services.booking.domain import (
     ACTIVE_STATUSES,
     Booking,

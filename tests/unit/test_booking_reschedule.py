@@ -3,11 +3,15 @@ from datetime import timedelta
 
 import pytest
 
-from contracts.errors.booking import (BookingCancelled, BookingRuleViolation, InvalidTransition,
-                                      RescheduleLimitReached, RescheduleTooLate)
+from contracts.errors.booking import (
+    BookingCancelled,
+    BookingRuleViolation,
+    InvalidTransition,
+    RescheduleLimitReached,
+    RescheduleTooLate,
+)
 from services.booking.domain import Booking, BookingStatus, Hall, Tariff
-from tests.unit.test_booking_domain import (MONDAY, START, at, evening_tariff, make_hall,
-                                            make_rules, placed)
+from tests.unit.test_booking_domain import MONDAY, START, at, evening_tariff, make_hall, make_rules, placed
 
 FRIDAY_BEFORE = at(MONDAY, 9, days=-3)           # three days ahead: a customer may move it
 TUESDAY_10, TUESDAY_12 = at(MONDAY, 10, days=1), at(MONDAY, 12, days=1)   # 2 h at 3000 ₽/h

@@ -5,8 +5,14 @@ import pytest
 
 from gateway.errors import LiveStreamsFull, TooManyStreams
 from gateway.live import MAX_PENDING_MESSAGES, EventStream, Hub, sse_message
-from services.common.booking_links import (DEFAULT_SECRET, is_link_token, is_live_ticket,
-                                           link_token, live_ticket, secret_from_config)
+from services.common.booking_links import (
+    DEFAULT_SECRET,
+    is_link_token,
+    is_live_ticket,
+    link_token,
+    live_ticket,
+    secret_from_config,
+)
 
 
 def envelope(booking_id, event_type="booking.confirmed", **payload):

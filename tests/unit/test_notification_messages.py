@@ -2,11 +2,18 @@ import jinja2
 import pytest
 
 from services.common.booking_links import is_link_token
-from services.notifications.operations import Settings, booking_links
 from services.notifications.messages import (
-    NBSP, TemplateNotFound, available_templates, choose_customer_recipients, format_local_date,
-    format_local_time, format_money, languages, render,
+    NBSP,
+    TemplateNotFound,
+    available_templates,
+    choose_customer_recipients,
+    format_local_date,
+    format_local_time,
+    format_money,
+    languages,
+    render,
 )
+from services.notifications.operations import Settings, booking_links
 
 EXPECTED_TEMPLATES = {
     "booking_confirmed", "booking_cancelled", "booking_expired", "payment_failed",

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from contracts import payments as contract
 from contracts.errors.payments import BookingNotPayable, PaymentNotRefundable, RefundExceedsPayment
 from services.payments import domain
-from services.payments.domain import (AMOUNT_MISMATCH, CANCELED, FAILED, PARTIALLY_REFUNDED,
-                                      PENDING, REFUNDED, SUCCEEDED)
+from services.payments.domain import AMOUNT_MISMATCH, CANCELED, FAILED, PARTIALLY_REFUNDED, PENDING, REFUNDED, SUCCEEDED
 from tests.properties import property_settings
 
 EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)

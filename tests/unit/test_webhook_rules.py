@@ -8,12 +8,21 @@ import pytest
 from cryptography.fernet import InvalidToken
 from standardwebhooks import Webhook
 
-from services.integration.webhook_rules import (AddressRefused, SecretBox, WebhookSettings,
-                                                body_of,
-                                                check_address, event_type_problem,
-                                                failing_too_long, new_secret, next_try_delay,
-                                                signed_headers, signing_secrets, url_problem,
-                                                wants)
+from services.integration.webhook_rules import (
+    AddressRefused,
+    SecretBox,
+    WebhookSettings,
+    body_of,
+    check_address,
+    event_type_problem,
+    failing_too_long,
+    new_secret,
+    next_try_delay,
+    signed_headers,
+    signing_secrets,
+    url_problem,
+    wants,
+)
 
 # The specification's test vector (libraries/*/tests of standard-webhooks/standard-webhooks).
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

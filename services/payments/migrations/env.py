@@ -1,4 +1,4 @@
-from services.payments.models import Base
 from services.common.migrations_env import run_migrations
+from services.payments.models import Base
 
 run_migrations(Base.metadata)

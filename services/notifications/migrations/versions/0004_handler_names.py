@@ -10,8 +10,7 @@ keeps: its failed and dead rows are closed. Upgrade with the old consumers' queu
 """
 from alembic import op
 
-from services.common.inbox_upgrades import (rename_inbox_handlers,
-                                            rename_inbox_handlers_by_type, retire_inbox_handler)
+from services.common.inbox_upgrades import rename_inbox_handlers, rename_inbox_handlers_by_type, retire_inbox_handler
 
 revision = "0004_handler_names"
 down_revision = "0003_calendar"

@@ -1,20 +1,6 @@
 """The integration service's tables: the integration log, outbound webhooks, the operators
 (accounts, sessions, audit trail), and its outbox and inbox."""
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Text,
-    UniqueConstraint,
-    func,
-    text,
-)
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase
 
@@ -22,7 +8,7 @@ from services.common.tables import reliability_tables_v1
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData()
+    metadata = sa.MetaData()
 
 
 class EventLogRow(Base):
@@ -30,34 +16,34 @@ class EventLogRow(Base):
 
     __tablename__ = "event_log"
 
-    event_id = Column(UUID(as_uuid=False), primary_key=True)
-    type = Column(Text, nullable=False)
-    version = Column(Integer, nullable=False)
-    source = Column(Text, nullable=False)
-    occurred_at = Column(DateTime(timezone=True), nullable=False)
-    received_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    event_id = sa.Column(UUID(as_uuid=False), primary_key=True)
+    type = sa.Column(sa.Text, nullable=False)
+    version = sa.Column(sa.Integer, nullable=False)
+    source = sa.Column(sa.Text, nullable=False)
+    occurred_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
+    received_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
     # Pulled out of the payload so operators can search by them.
-    booking_id = Column(Text)
-    payment_id = Column(Text)
-    payload = Column(JSONB, nullable=False)
-    status = Column(Text, nullable=False)        # logged | done | failed | dead
-    reaction = Column(Text)
-    outcome = Column(Text)
-    attempts = Column(Integer, nullable=False, server_default="0")
-    correlation_id = Column(Text)   # the request (X-Request-ID) that started the chain
-    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    booking_id = sa.Column(sa.Text)
+    payment_id = sa.Column(sa.Text)
+    payload = sa.Column(JSONB, nullable=False)
+    status = sa.Column(sa.Text, nullable=False)        # logged | done | failed | dead
+    reaction = sa.Column(sa.Text)
+    outcome = sa.Column(sa.Text)
+    attempts = sa.Column(sa.Integer, nullable=False, server_default="0")
+    correlation_id = sa.Column(sa.Text)   # the request (X-Request-ID) that started the chain
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        CheckConstraint("status IN ('logged', 'done', 'failed', 'dead')",
+        sa.CheckConstraint("status IN ('logged', 'done', 'failed', 'dead')",
                         name="event_log_status"),
         # The paging order of list_events (newest first) and every filter's own order.
-        Index("event_log_occurred", "occurred_at", "event_id"),
-        Index("event_log_booking", "booking_id", "occurred_at"),
-        Index("event_log_payment", "payment_id", "occurred_at"),
-        Index("event_log_type", "type", "occurred_at"),
-        Index("event_log_correlation", "correlation_id", "occurred_at"),
-        Index("event_log_unfinished", "status", "occurred_at",
-              postgresql_where=text("status IN ('failed', 'dead')")),
+        sa.Index("event_log_occurred", "occurred_at", "event_id"),
+        sa.Index("event_log_booking", "booking_id", "occurred_at"),
+        sa.Index("event_log_payment", "payment_id", "occurred_at"),
+        sa.Index("event_log_type", "type", "occurred_at"),
+        sa.Index("event_log_correlation", "correlation_id", "occurred_at"),
+        sa.Index("event_log_unfinished", "status", "occurred_at",
+              postgresql_where=sa.text("status IN ('failed', 'dead')")),
     )
 
 
@@ -66,22 +52,22 @@ class WebhookEndpointRow(Base):
 
     __tablename__ = "webhook_endpoints"
 
-    id = Column(BigInteger, primary_key=True, autoincrement=True)
-    url = Column(Text, nullable=False)
-    description = Column(Text, nullable=False, server_default="")
-    event_types = Column(JSONB, nullable=False)          # ["booking.*", "payment.succeeded"]
-    include_personal_data = Column(Boolean, nullable=False, server_default="false")
-    active = Column(Boolean, nullable=False, server_default="true")
-    disabled_reason = Column(Text)
+    id = sa.Column(sa.BigInteger, primary_key=True, autoincrement=True)
+    url = sa.Column(sa.Text, nullable=False)
+    description = sa.Column(sa.Text, nullable=False, server_default="")
+    event_types = sa.Column(JSONB, nullable=False)          # ["booking.*", "payment.succeeded"]
+    include_personal_data = sa.Column(sa.Boolean, nullable=False, server_default="false")
+    active = sa.Column(sa.Boolean, nullable=False, server_default="true")
+    disabled_reason = sa.Column(sa.Text)
     # The signing secrets, sealed (webhook_rules.SecretBox: "sealed:<Fernet token>"); in clear
     # they leave only in the answer that creates or rotates them.
-    secret = Column(Text, nullable=False)
-    previous_secret = Column(Text)
-    previous_secret_expires_at = Column(DateTime(timezone=True))
-    failing_since = Column(DateTime(timezone=True))      # first failure since the last success
-    request_id = Column(Text, unique=True)               # the Idempotency-Key that created it
-    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    secret = sa.Column(sa.Text, nullable=False)
+    previous_secret = sa.Column(sa.Text)
+    previous_secret_expires_at = sa.Column(sa.DateTime(timezone=True))
+    failing_since = sa.Column(sa.DateTime(timezone=True))      # first failure since the last success
+    request_id = sa.Column(sa.Text, unique=True)               # the Idempotency-Key that created it
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 class WebhookDeliveryRow(Base):
@@ -89,32 +75,32 @@ class WebhookDeliveryRow(Base):
 
     __tablename__ = "webhook_deliveries"
 
-    id = Column(BigInteger, primary_key=True, autoincrement=True)
-    endpoint_id = Column(BigInteger, ForeignKey("webhook_endpoints.id"), nullable=False)
-    event_id = Column(UUID(as_uuid=False), nullable=False)
-    event_type = Column(Text, nullable=False)
-    booking_id = Column(Text)                    # deliveries of one booking go in order
-    envelope = Column(JSONB, nullable=False)
-    status = Column(Text, nullable=False, server_default="pending")
-    attempts = Column(Integer, nullable=False, server_default="0")
+    id = sa.Column(sa.BigInteger, primary_key=True, autoincrement=True)
+    endpoint_id = sa.Column(sa.BigInteger, sa.ForeignKey("webhook_endpoints.id"), nullable=False)
+    event_id = sa.Column(UUID(as_uuid=False), nullable=False)
+    event_type = sa.Column(sa.Text, nullable=False)
+    booking_id = sa.Column(sa.Text)                    # deliveries of one booking go in order
+    envelope = sa.Column(JSONB, nullable=False)
+    status = sa.Column(sa.Text, nullable=False, server_default="pending")
+    attempts = sa.Column(sa.Integer, nullable=False, server_default="0")
     # pending: when it may be tried; while a courier holds it, when its claim lapses.
-    next_attempt_at = Column(DateTime(timezone=True))
-    last_status_code = Column(Integer)
-    last_response = Column(Text)                 # a bounded excerpt of the answer
-    last_error = Column(Text)
-    delivered_at = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    next_attempt_at = sa.Column(sa.DateTime(timezone=True))
+    last_status_code = sa.Column(sa.Integer)
+    last_response = sa.Column(sa.Text)                 # a bounded excerpt of the answer
+    last_error = sa.Column(sa.Text)
+    delivered_at = sa.Column(sa.DateTime(timezone=True))
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        UniqueConstraint("endpoint_id", "event_id", name="webhook_delivery_once"),
-        CheckConstraint("status IN ('pending', 'delivered', 'failed')",
+        sa.UniqueConstraint("endpoint_id", "event_id", name="webhook_delivery_once"),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')",
                         name="webhook_delivery_status"),
-        Index("webhook_deliveries_due", "next_attempt_at",
-              postgresql_where=text("status = 'pending'")),
-        Index("webhook_deliveries_endpoint", "endpoint_id", "id"),
-        Index("webhook_deliveries_booking", "endpoint_id", "booking_id", "id",
-              postgresql_where=text("status = 'pending'")),
+        sa.Index("webhook_deliveries_due", "next_attempt_at",
+              postgresql_where=sa.text("status = 'pending'")),
+        sa.Index("webhook_deliveries_endpoint", "endpoint_id", "id"),
+        sa.Index("webhook_deliveries_booking", "endpoint_id", "booking_id", "id",
+              postgresql_where=sa.text("status = 'pending'")),
     )
 
 
@@ -123,16 +109,16 @@ class OperatorRow(Base):
 
     __tablename__ = "operators"
 
-    id = Column(Integer, primary_key=True)
-    name = Column(Text, nullable=False, unique=True)
-    role = Column(Text, nullable=False)
-    password_hash = Column(Text, nullable=False)     # argon2id, with its own salt
-    active = Column(Boolean, nullable=False, server_default="true")
-    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    updated_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.Text, nullable=False, unique=True)
+    role = sa.Column(sa.Text, nullable=False)
+    password_hash = sa.Column(sa.Text, nullable=False)     # argon2id, with its own salt
+    active = sa.Column(sa.Boolean, nullable=False, server_default="true")
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        CheckConstraint("role IN ('owner', 'manager', 'viewer')", name="operator_role"),
+        sa.CheckConstraint("role IN ('owner', 'manager', 'viewer')", name="operator_role"),
     )
 
 
@@ -141,14 +127,14 @@ class OperatorSessionRow(Base):
 
     __tablename__ = "operator_sessions"
 
-    token_hash = Column(Text, primary_key=True)
+    token_hash = sa.Column(sa.Text, primary_key=True)
     # None: a session opened with the machine token (ADMIN_TOKEN), the owner role.
-    operator_id = Column(Integer, ForeignKey("operators.id"))
-    created_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    last_seen_at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    ends_at = Column(DateTime(timezone=True), nullable=False)
-    ended_at = Column(DateTime(timezone=True))
-    ip = Column(Text)
+    operator_id = sa.Column(sa.Integer, sa.ForeignKey("operators.id"))
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    last_seen_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    ends_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
+    ended_at = sa.Column(sa.DateTime(timezone=True))
+    ip = sa.Column(sa.Text)
 
 
 class AuditRow(Base):
@@ -156,24 +142,24 @@ class AuditRow(Base):
 
     __tablename__ = "audit_log"
 
-    id = Column(BigInteger, primary_key=True, autoincrement=True)
-    at = Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    operator = Column(Text, nullable=False)
-    role = Column(Text)
-    action = Column(Text, nullable=False)
-    target = Column(Text)
-    booking_id = Column(Text)
-    details = Column(JSONB, nullable=False, server_default="{}")
-    outcome = Column(Text, nullable=False)
-    ip = Column(Text)
-    request_id = Column(Text)
+    id = sa.Column(sa.BigInteger, primary_key=True, autoincrement=True)
+    at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    operator = sa.Column(sa.Text, nullable=False)
+    role = sa.Column(sa.Text)
+    action = sa.Column(sa.Text, nullable=False)
+    target = sa.Column(sa.Text)
+    booking_id = sa.Column(sa.Text)
+    details = sa.Column(JSONB, nullable=False, server_default="{}")
+    outcome = sa.Column(sa.Text, nullable=False)
+    ip = sa.Column(sa.Text)
+    request_id = sa.Column(sa.Text)
 
     __table_args__ = (
-        Index("audit_log_at", "at"),
-        Index("audit_log_booking", "booking_id", "at"),
-        Index("audit_log_operator", "operator", "at"),
+        sa.Index("audit_log_at", "at"),
+        sa.Index("audit_log_booking", "booking_id", "at"),
+        sa.Index("audit_log_operator", "operator", "at"),
         # the sign-in limit counts recent failures by name and by address
-        Index("audit_log_sign_in_failed", "at", postgresql_where=text(
+        sa.Index("audit_log_sign_in_failed", "at", postgresql_where=sa.text(
             "action = 'sign_in' AND outcome <> 'ok'")),
     )
 

@@ -24,9 +24,10 @@ The handler runs in one transaction with its inbox row (event_id, handler).
 - Only when the database itself is unreachable does the message go back to RabbitMQ
   (requeue), since there is then nowhere to keep it.
 
-`InboxRunner.decided(session, service, outcome)` is the one place where an event's outcome is
-known: it runs inside the transaction that records it (for `skipped`, the one that found the
-row). Subclass the runner (and `Inbox.runner_class`) to act on outcomes: log them, count them.
+`InboxRunner.decided(session, service, outcomes)` is the one place where events' outcomes are
+known (one event's, or a batch's together): it runs inside the transaction that records them
+(for `skipped`, the one that found the row). Subclass the runner (and `Inbox.runner_class`)
+to act on outcomes: log them, count them.
 """
 import functools
 import json
@@ -137,9 +138,10 @@ class InboxRunner:
     def __init__(self, settings):
         self.settings = settings
 
-    def decided(self, session, service, outcome):
-        """Called once an event's outcome is known, inside the transaction that records it.
-        Raising here on `done` fails the event like its handler would."""
+    def decided(self, session, service, outcomes):
+        """Called once the outcomes of events are known (a list: one event's, or a batch's),
+        inside the transaction that records them. Raising here on `done` fails the events
+        like their handler would."""
 
     # --- one event ---
 
@@ -171,7 +173,7 @@ class InboxRunner:
                 if row is not None and (row.status == DONE or (row.status == DEAD
                                                                and not force)):
                     outcome = Outcome(SKIPPED, handler_name, envelope, row.attempts)
-                    self.decided(session, service, outcome)
+                    self.decided(session, service, [outcome])
                     return outcome
                 attempts = (row.attempts if row is not None else 0) + 1
             try:
@@ -180,7 +182,7 @@ class InboxRunner:
                     session.execute(_DONE_AGAIN, {"a": attempts, "e": envelope["event_id"],
                                                   "h": handler_name})
                 outcome = Outcome(DONE, handler_name, envelope, attempts)
-                self.decided(session, service, outcome)
+                self.decided(session, service, [outcome])
                 return outcome
             except Exception as exc:
                 session.rollback()
@@ -205,7 +207,7 @@ class InboxRunner:
             # Another delivery of the same event has done it since: nothing failed for good.
             outcome = Outcome((DEAD if dead else FAILED) if recorded else SKIPPED,
                               handler_name, envelope, attempts, exc)
-            self.decided(session, service, outcome)
+            self.decided(session, service, [outcome])
         return outcome
 
     # --- events that arrived together ---
@@ -227,8 +229,8 @@ class InboxRunner:
                         statuses[n] = DONE
                 if fresh:
                     handle(service, session, fresh)
-                for envelope in fresh:
-                    self.decided(session, service, Outcome(DONE, handler_name, envelope, 1))
+                self.decided(session, service,
+                             [Outcome(DONE, handler_name, envelope, 1) for envelope in fresh])
         except Exception as exc:
             log.info("%s: a batch of %d failed (%r); handling them one by one",
                      handler_name, len(envelopes), exc)

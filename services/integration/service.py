@@ -50,22 +50,23 @@ class LoggingInboxRunner(InboxRunner):
     handler's own writes were rolled back), and every event handled is queued for the
     outbound webhooks that want it."""
 
-    def decided(self, session, service, outcome):
-        if outcome.status == DONE:
-            operations.count_attempts(session, outcome.envelope, outcome.attempts)
-        elif outcome.status in (FAILED, DEAD):
-            # An event too broken even to be logged must not take the inbox's record down.
-            try:
-                with session.begin_nested():
-                    operations.log_failure(session, outcome.envelope, outcome.status,
-                                           outcome.error, outcome.attempts)
-            except Exception:
-                log.exception("could not log the failure of %s on %s", outcome.handler,
-                              outcome.envelope.get("event_id"))
-        if outcome.status != SKIPPED:
-            # Outbound webhooks go out whatever the reaction's fate; a retry of the event
-            # adds no second delivery.
-            webhooks.enqueue(session, outcome.envelope, now())
+    def decided(self, session, service, outcomes):
+        for outcome in outcomes:
+            if outcome.status == DONE:
+                operations.count_attempts(session, outcome.envelope, outcome.attempts)
+            elif outcome.status in (FAILED, DEAD):
+                # An event too broken even to be logged must not take the inbox's record down.
+                try:
+                    with session.begin_nested():
+                        operations.log_failure(session, outcome.envelope, outcome.status,
+                                               outcome.error, outcome.attempts)
+                except Exception:
+                    log.exception("could not log the failure of %s on %s", outcome.handler,
+                                  outcome.envelope.get("event_id"))
+        # Outbound webhooks go out whatever the reaction's fate; a retry of the event adds no
+        # second delivery.
+        webhooks.enqueue(session, [outcome.envelope for outcome in outcomes
+                                   if outcome.status != SKIPPED], now())
 
 
 class LoggingInbox(Inbox):

@@ -183,23 +183,25 @@ def wake_couriers(session):
     session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
-def enqueue(session, envelope, now):
-    """One pending delivery of this event per active endpoint that wants it; a repeat of the
-    event adds none. Returns how many were added."""
+def enqueue(session, envelopes, now):
+    """One pending delivery of each event per active endpoint that wants it; a repeat of an
+    event adds none. One look at the endpoints for all the events (a consumer's batch).
+    Returns how many were added."""
+    if not envelopes:
+        return 0
     endpoints = session.execute(select(WebhookEndpointRow.id, WebhookEndpointRow.event_types)
                                 .where(WebhookEndpointRow.active.is_(True))).all()
-    wanting = [endpoint_id for endpoint_id, patterns in endpoints
-               if webhook_rules.wants(patterns, envelope["type"])]
-    if not wanting:
+    deliveries = [{
+        "endpoint_id": endpoint_id, "event_id": envelope["event_id"],
+        "event_type": envelope["type"],
+        "booking_id": _text_or_none((envelope.get("payload") or {}).get("booking_id")),
+        "envelope": envelope, "next_attempt_at": now, "created_at": now, "updated_at": now}
+        for envelope in envelopes for endpoint_id, patterns in endpoints
+        if webhook_rules.wants(patterns, envelope["type"])]
+    if not deliveries:
         return 0
-    booking_id = _text_or_none((envelope.get("payload") or {}).get("booking_id"))
     added = session.execute(
-        insert(WebhookDeliveryRow).values([{
-            "endpoint_id": endpoint_id, "event_id": envelope["event_id"],
-            "event_type": envelope["type"],
-            "booking_id": booking_id,
-            "envelope": envelope, "next_attempt_at": now, "created_at": now,
-            "updated_at": now} for endpoint_id in wanting])
+        insert(WebhookDeliveryRow).values(deliveries)
         .on_conflict_do_nothing(constraint="webhook_delivery_once")
         .returning(WebhookDeliveryRow.id)).all()
     if added:

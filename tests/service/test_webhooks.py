@@ -63,7 +63,7 @@ def booking_event(event_type="booking.confirmed", booking_id=None):
 
 
 def enqueue(session, envelope, now=START):
-    added = webhooks.enqueue(session, envelope, now)
+    added = webhooks.enqueue(session, [envelope], now)
     session.commit()
     return added
 
@@ -109,6 +109,22 @@ def test_an_event_becomes_one_signed_delivery_per_endpoint_that_wants_it(session
     [delivery] = deliveries(session, bookings)
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == \
         ("delivered", 1, 200)
+
+
+def test_a_batch_of_events_is_fanned_out_in_one_go_each_event_to_the_endpoints_that_want_it(
+        session, receiver):
+    bookings = register(session, receiver, ["booking.*"])
+    everything = register(session, receiver, ["*"])
+    confirmed, paid = booking_event(), make_envelope("payments", "payment.succeeded", {
+        "payment_id": str(uuid.uuid4()), "booking_id": str(uuid.uuid4()), "amount": 100})
+    assert webhooks.enqueue(session, [confirmed, paid], START) == 3
+    assert webhooks.enqueue(session, [confirmed, paid, booking_event()], START) == 2  # the new one
+    session.commit()
+    assert sorted(d["event_type"] for d in deliveries(session, everything)) == \
+        ["booking.confirmed", "booking.confirmed", "payment.succeeded"]
+    assert [d["event_type"] for d in deliveries(session, bookings)] == \
+        ["booking.confirmed", "booking.confirmed"]
+    assert webhooks.enqueue(session, [], START) == 0
 
 
 def test_an_endpoint_trusted_with_personal_data_gets_the_customer(session, receiver):

@@ -1,5 +1,9 @@
 """Rate limits on the public endpoints, per client IP. The counts live in Redis (the `limits`
-library), so every gateway process shares them. Operators are not limited.
+library's storage), so every gateway process shares them. Operators are not limited.
+
+A fixed window: the first request of a client starts its window, and the count goes back to
+zero when the window ends. One request costs two Redis calls: count it (the new count says
+what is left) and ask when its window ends.
 
 If Redis does not answer, requests pass (fail open) and a warning is logged: a busy studio
 losing its customers to a cache outage is worse than a burst getting through for a while, and
@@ -12,7 +16,6 @@ from dataclasses import dataclass
 from limits import parse
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from limits.strategies import STRATEGIES
 from nameko.extensions import DependencyProvider
 
 from gateway.client_ip import client_ip
@@ -45,7 +48,6 @@ class RateLimits:
         self.storage = storage_from_string(
             settings["storage_url"], key_prefix=settings["key_prefix"], wrap_exceptions=True,
             socket_connect_timeout=timeout, socket_timeout=timeout)
-        self.limiter = STRATEGIES[settings.get("strategy", "fixed-window")](self.storage)
         self._storage_down_until = 0.0
 
     def hit(self, name, request):
@@ -56,16 +58,17 @@ class RateLimits:
         item = self.items[name]
         ip = client_ip(request, self.trusted_proxies)
         try:
-            allowed = self.limiter.hit(item, name, ip)
-            stats = self.limiter.get_window_stats(item, name, ip)
+            key = item.key_for(name, ip)
+            count = self.storage.incr(key, item.get_expiry())
+            reset_time = self.storage.get_expiry(key)
         except StorageError as exc:
             self._storage_down_until = time.monotonic() + self.retry_seconds
             log.warning("rate limits not applied for %.0f s: their store does not answer (%s)",
                         self.retry_seconds, exc.storage_error)
             return None
-        allowance = Allowance(item.amount, stats.remaining,
-                              max(0, math.ceil(stats.reset_time - time.time())))
-        if not allowed:
+        allowance = Allowance(item.amount, max(0, item.amount - count),
+                              max(0, math.ceil(reset_time - time.time())))
+        if count > item.amount:
             retry_after = max(1, allowance.reset_seconds)
             raise RateLimited(
                 f"Too many requests from {ip}; try again in {retry_after} s.",

@@ -219,11 +219,11 @@ def save_hall(session, data, hall_id=None):
         store.hall_from_row(row)
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidRequest(f"The hall is not valid: {exc}", {"hall": [str(exc)]})
-    # Every booking process compares this stamp with the hall it has parsed (store.halls).
+    # Every booking process hears of the change or compares this stamp (store.halls).
     row.updated_at = func.clock_timestamp()
     session.add(row)
     session.flush()
-    store.halls.forget(row.id)
+    store.halls.changed(row.id)
     return hall_detail_view(row)
 
 

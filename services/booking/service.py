@@ -1,6 +1,7 @@
 """The booking service's Nameko entrypoints: halls, the calendar, bookings and their life."""
 from services.booking import closures, feeds, operations, reports
 from services.booking.domain import Rules
+from services.booking.hall_watch import HallWatch
 from services.booking.models import Base
 from services.common.booking_links import BookingLinkSecret
 from services.common.clock import now
@@ -29,6 +30,7 @@ class BookingService(Pingable):
 
     db = ServiceDatabase(Base)
     outbox_relay = OutboxRelay()
+    hall_watch = HallWatch()             # its parsed halls kept while it hears their changes
     rules = BookingRules()
     link_secret = BookingLinkSecret()     # messages' links open their booking too
     timer_batch = TimerBatch()

@@ -5,6 +5,7 @@ the rest uses the ORM."""
 import hashlib
 import json
 import re
+import time
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -64,29 +65,55 @@ _TOUCH_HALLS = text("UPDATE halls SET updated_at = clock_timestamp() "
 
 
 class ParsedHalls:
-    """The halls this process has parsed (tariff, opening hours, special days), each checked
-    against its row's updated_at on every use: a hall changed through any booking process
-    (its special days too: `touch_halls`) is read again at its next use, and the check is one
-    primary-key read of one column."""
+    """The halls this process has parsed (tariff, opening hours, special days).
+
+    While `hall_watch.HallWatch` listens for hall changes (migration 0007's NOTIFY) a copy is
+    used as it is for up to `trust_seconds` after it was last checked; otherwise each use
+    checks it against its row's updated_at first (one primary-key read of one column). Either
+    way a hall changed through any booking process, or by hand, is read again at its next use
+    (special days touch their hall: `touch_halls`)."""
 
     def __init__(self):
-        self._halls = {}  # id -> (updated_at, Hall, {date: special hours})
+        self._halls = {}  # id -> (updated_at, Hall, {date: special hours}, checked at)
+        self.watched = False
+        self.trust_seconds = 30.0
+        # Counts changes heard: a copy read while one came in may be older than it, and is
+        # used once but not kept.
+        self._changes = 0
 
     def get(self, session, hall_id):
         """(Hall, {date: its special hours, None when closed}) of the hall."""
+        cached = self._halls.get(hall_id)
+        now = time.monotonic()
+        if cached is not None and self.watched and now - cached[3] < self.trust_seconds:
+            return cached[1:3]
+        changes = self._changes
         stamp = session.execute(_HALL_STAMP, {"id": hall_id}).scalar()
         if stamp is None:
             raise HallNotFound(f"There is no hall {hall_id}.", {"hall_id": hall_id})
-        cached = self._halls.get(hall_id)
         if cached is not None and cached[0] == stamp:
-            return cached[1:]
-        row = load_hall_row(session, hall_id)
-        entry = (row.updated_at, hall_from_row(row), _special_days_of_hall(session, hall_id))
-        self._halls[hall_id] = entry
-        return entry[1:]
+            entry = (*cached[:3], now)
+        else:
+            row = load_hall_row(session, hall_id)
+            entry = (row.updated_at, hall_from_row(row), _special_days_of_hall(session, hall_id),
+                     now)
+        if changes == self._changes:
+            self._halls[hall_id] = entry
+        return entry[1:3]
 
-    def forget(self, hall_id):
-        self._halls.pop(hall_id, None)
+    def changed(self, hall_id=None):
+        """A hall (None: any) changed: its copy goes."""
+        self._changes += 1
+        if hall_id is None:
+            self._halls.clear()
+        else:
+            self._halls.pop(hall_id, None)
+
+    def watch(self, watched):
+        """Changes are heard from now on (True), or may be missed (False); either way what
+        was kept before may be stale."""
+        self.changed()
+        self.watched = watched
 
 
 halls = ParsedHalls()
@@ -104,6 +131,7 @@ def load_hall_and_special_days(session, hall_id):
 
 def touch_halls(session, hall_id=None):
     session.execute(_TOUCH_HALLS, {"id": hall_id})
+    halls.changed(hall_id)   # this process at once; the others when the NOTIFY comes
 
 
 def list_hall_rows(session, include_inactive=False):

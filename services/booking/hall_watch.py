@@ -1,0 +1,84 @@
+"""HallWatch: this process hears every change of a hall (migration 0007's NOTIFY), so its
+parsed halls (store.halls) are used without a read of the hall's stamp on every booking,
+quote and availability.
+
+Whenever the listening connection is not known to be up (starting, lost, reconnecting), the
+halls are checked by their stamp as before: a change is never missed, only the saving is."""
+import logging
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from services.booking import store
+from services.common.config import db_uri
+from services.common.db import Listener, make_psycopg_cooperative
+
+log = logging.getLogger(__name__)
+CHANNEL = "booking_halls"
+# How long the listener waits before it asks its connection whether it is still there.
+CHECK_SECONDS = 30.0
+
+
+class HallWatcher:
+    def __init__(self, uri, halls=store.halls):
+        self.uri = uri
+        self.halls = halls
+        self.listener = None
+
+    def listen(self):
+        """Start listening; what was kept before may have missed a change."""
+        self.listener = Listener(self.uri, CHANNEL)
+        self.halls.watch(True)
+
+    def hear(self, timeout=CHECK_SECONDS):
+        """Wait for changes up to `timeout` seconds; each one drops the kept halls. A lost
+        connection raises (psycopg2's OperationalError)."""
+        if self.listener.wait(timeout):
+            self.halls.changed()
+        else:
+            self.listener.connection.cursor().execute("SELECT 1")  # still there?
+
+    def stop_listening(self):
+        self.halls.watch(False)
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def run_forever(self):
+        failures = 0
+        while True:
+            try:
+                if self.listener is None:
+                    self.listen()
+                    failures = 0
+                self.hear()
+            except Exception as exc:
+                self.stop_listening()
+                failures += 1
+                delay = min(10.0, 0.2 * 2 ** failures)
+                log.warning("hall changes not heard (%s): halls checked on every use; "
+                            "listening again in %.1f s", exc, delay)
+                eventlet.sleep(delay)
+
+
+class HallWatch(DependencyProvider):
+    """Declare it on the booking service to keep its parsed halls without asking."""
+
+    def setup(self):
+        make_psycopg_cooperative()
+        settings = self.container.config["BOOKING"]
+        self.on = str(settings.get("hall_watch", True)).lower() not in ("false", "off", "0", "no")
+        store.halls.trust_seconds = float(settings.get("hall_watch_trust_seconds", 30))
+        self.watcher = HallWatcher(db_uri(self.container.config, self.container.service_name))
+        self._thread = None
+
+    def start(self):
+        if self.on:
+            self._thread = self.container.spawn_managed_thread(self.watcher.run_forever)
+
+    def stop(self):
+        if self._thread is not None:
+            self._thread.kill()
+        self.watcher.stop_listening()
+
+    kill = stop

@@ -4,16 +4,13 @@ quote and availability.
 
 Whenever the listening connection is not known to be up (starting, lost, reconnecting), the
 halls are checked by their stamp as before: a change is never missed, only the saving is."""
-import logging
-
-import eventlet
 from nameko.extensions import DependencyProvider
 
 from services.booking import store
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative
+from services.common.loops import run_rounds
 
-log = logging.getLogger(__name__)
 CHANNEL = "booking_halls"
 # How long the listener waits before it asks its connection whether it is still there.
 CHECK_SECONDS = 30.0
@@ -45,20 +42,13 @@ class HallWatcher:
             self.listener = None
 
     def run_forever(self):
-        failures = 0
-        while True:
-            try:
-                if self.listener is None:
-                    self.listen()
-                    failures = 0
-                self.hear()
-            except Exception as exc:
-                self.stop_listening()
-                failures += 1
-                delay = min(10.0, 0.2 * 2 ** failures)
-                log.warning("hall changes not heard (%s): halls checked on every use; "
-                            "listening again in %.1f s", exc, delay)
-                eventlet.sleep(delay)
+        # while not listening, the halls are checked by their stamp on every use
+        run_rounds(self.one_round, "hall changes not heard", after_failure=self.stop_listening)
+
+    def one_round(self):
+        if self.listener is None:
+            self.listen()
+        self.hear()
 
 
 class HallWatch(DependencyProvider):

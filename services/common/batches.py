@@ -14,13 +14,14 @@ import logging
 import socket
 import time
 
-import eventlet
 from eventlet.event import Event
 from kombu import Connection, Consumer, Queue, binding
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_HEARTBEAT, HEARTBEAT_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.extensions import Entrypoint
 from nameko.standalone.events import get_event_exchange
+
+from services.common.loops import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,8 @@ class BatchedEventHandler(Entrypoint):
             self._thread.kill()
 
     def _consume_forever(self):
-        failures = 0
-        while self._running:
-            try:
-                self._consume()
-                failures = 0
-            except Exception as exc:  # the broker is away; its unacked messages come back
-                failures += 1
-                delay = min(10.0, 0.2 * 2 ** failures)
-                log.warning("%s: %s; consuming again in %.1f s", self.queue.name, exc, delay)
-                eventlet.sleep(delay)
+        # a failure: the broker is away, and its unacked messages come back
+        run_rounds(self._consume, self.queue.name, running=lambda: self._running)
 
     def _consume(self):
         pending = []

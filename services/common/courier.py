@@ -22,6 +22,7 @@ from nameko.extensions import DependencyProvider
 from services.common.clock import now
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
+from services.common.loops import run_rounds
 
 log = logging.getLogger(__name__)
 
@@ -94,36 +95,23 @@ class Courier:
             self._wake.get_nowait()
 
     def run_forever(self):
-        failures = 0
-        while True:
-            try:
-                self.deliver_due()
-                failures = 0
-                self.wait(self.seconds_to_wait())
-            except Exception as exc:
-                failures += 1
-                delay = min(10.0, 0.2 * 2 ** failures)
-                log.warning("%s courier: %s; trying again in %.1f s", self.name, exc, delay)
-                eventlet.sleep(delay)
+        run_rounds(self.one_round, f"{self.name} courier")
+
+    def one_round(self):
+        self.deliver_due()
+        self.wait(self.seconds_to_wait())
 
     # --- being woken by commits ---
     def listen_forever(self):
-        failures = 0
-        while True:
-            try:
-                self._listener = Listener(self.uri, self.work.wake_channel)
-                self.wake_up()  # commits made while nobody listened
-                failures = 0
-                while True:
-                    if self._listener.wait():
-                        self.wake_up()
-            except Exception as exc:
-                failures += 1
-                delay = min(10.0, 0.2 * 2 ** failures)
-                log.warning("%s courier: listening failed (%s); again in %.1f s", self.name,
-                            exc, delay)
-                self.close_listener()
-                eventlet.sleep(delay)
+        run_rounds(self.hear, f"{self.name} courier listening",
+                   after_failure=self.close_listener)
+
+    def hear(self):
+        if self._listener is None:
+            self._listener = Listener(self.uri, self.work.wake_channel)
+            self.wake_up()  # commits made while nobody listened
+        if self._listener.wait():
+            self.wake_up()
 
     def close_listener(self):
         if self._listener is not None:

@@ -11,11 +11,9 @@ them published: a batch the broker did not confirm goes out again (consumers ski
 event_id). While the broker is away the events wait in the table and go out once it is back.
 """
 import json
-import logging
 import socket
 import time
 
-import eventlet
 from kombu import Connection, Producer
 from nameko.constants import PERSISTENT
 from nameko.extensions import DependencyProvider
@@ -26,8 +24,7 @@ from contracts.events import make_envelope
 from services.common import metrics, tracing
 from services.common.config import db_uri
 from services.common.db import Listener, make_psycopg_cooperative, session_factory
-
-log = logging.getLogger(__name__)
+from services.common.loops import run_rounds
 
 NOTIFY_CHANNEL = "outbox"
 # Only one relay per database publishes at a time, so events leave in commit order even
@@ -180,22 +177,15 @@ class Relay:
         self._listener.wait(self.idle_seconds)
 
     def run_forever(self):
-        failures = 0
-        while True:
-            try:
-                if self._listener is None:
-                    self.listen()
-                if self.publish_pending() >= self.batch:
-                    continue
-                self.remove_old()
-                failures = 0
-                self.wait_for_commit()
-            except Exception as exc:
-                failures += 1
-                delay = min(10.0, 0.2 * 2 ** failures)
-                log.warning("outbox relay: %s; trying again in %.1f s", exc, delay)
-                self.close_listener()
-                eventlet.sleep(delay)
+        run_rounds(self.one_round, "outbox relay", after_failure=self.close_listener)
+
+    def one_round(self):
+        if self._listener is None:
+            self.listen()
+        if self.publish_pending() >= self.batch:
+            return  # more are waiting
+        self.remove_old()
+        self.wait_for_commit()
 
     def listen(self):
         self._listener = Listener(self.uri, NOTIFY_CHANNEL)

@@ -5,6 +5,7 @@ page shows comes from the public JSON API in the browser. The booking's token ne
 the server in a URL: it travels in the fragment (`/b/<id>#t=<token>`), which browsers keep.
 """
 import hashlib
+import json
 import mimetypes
 import re
 from functools import lru_cache
@@ -48,6 +49,17 @@ def static_version(name):
 
 def static_url(name):
     return f"/static/{name}?v={static_version(name)}"
+
+
+@lru_cache(maxsize=None)
+def page_words(page_name):
+    """The words of a page's script in both languages (gateway/static/words/<page>.json); the
+    template puts them in the page as a JSON data block."""
+    return json.loads((STATIC_DIR / "words" / f"{page_name}.json").read_text(encoding="utf-8"))
+
+
+TEMPLATES.globals.update(static_url=static_url, page_words=page_words)
+TEMPLATES.policies["json.dumps_kwargs"] = {"ensure_ascii": False}  # the words as they are
 
 
 class PageSettings(Config):

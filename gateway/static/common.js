@@ -4,6 +4,12 @@
 "use strict";
 
 window.Studio = (function () {
+  // The page's words in both languages: a JSON data block the server puts in the page (a data
+  // block is not a script, so the Content-Security-Policy lets it be).
+  function pageWords() {
+    return JSON.parse(document.getElementById("words").textContent);
+  }
+
   // t(key, vars) over a page's word tables ({ru: {...}, en: {...}}) in the language
   // `language()` names; Russian where English lacks a word, else the key itself.
   function words(tables, language) {
@@ -69,6 +75,6 @@ window.Studio = (function () {
     return `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
   }
 
-  return { words, el, newKey, money, dateOf, addDays, weekdayOf, mondayOf, today, minutesOf,
-           clockOf };
+  return { pageWords, words, el, newKey, money, dateOf, addDays, weekdayOf, mondayOf, today,
+           minutesOf, clockOf };
 })();

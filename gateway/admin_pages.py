@@ -12,7 +12,7 @@ from contracts.errors.integration import SessionEnded
 from gateway import auth as access
 from gateway.http import api
 from gateway.live import EVERY_BOOKING, EventStream, stream_response_environ
-from gateway.pages import PAGE_HEADERS, TEMPLATES, page, static_url
+from gateway.pages import PAGE_HEADERS, TEMPLATES, page
 
 SIGN_IN_PATH = "/admin/sign-in"
 
@@ -26,8 +26,7 @@ def dashboard_settings(config):
 
 
 def render_dashboard(settings, view):
-    html = TEMPLATES.get_template("admin.html").render(view=view, static_url=static_url,
-                                                       **settings)
+    html = TEMPLATES.get_template("admin.html").render(view=view, **settings)
     return Response(html, status=200, mimetype="text/html", headers=PAGE_HEADERS)
 
 

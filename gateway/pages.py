@@ -82,7 +82,7 @@ def page_settings(config):
 
 def render_page(settings, view, booking_id=""):
     html = TEMPLATES.get_template("page.html").render(
-        view=view, booking_id=booking_id, static_url=static_url, **settings)
+        view=view, booking_id=booking_id, **settings)
     return Response(html, status=200, mimetype="text/html", headers=PAGE_HEADERS)
 
 

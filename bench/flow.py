@@ -151,37 +151,36 @@ def measure_webhooks(bench, count, clients=8):
             "per_second": round(len(published) / span, 1), "latency_ms": summary(published)}
 
 
+def _times(engine, sql, params=None):
+    """{key: time} from a query of (key, time) rows."""
+    with engine.connect() as conn:
+        return dict(conn.execute(text(sql), params or {}).all())
+
+
 def lag_rows(engines, pairs):
     """Per booking: the webhook's received_at, payment.succeeded's published_at in payments'
     outbox, booking.confirmed's received_at in the integration log, and the first
     notification recorded for that booking.confirmed."""
-    booking_ids = [b for b, _ in pairs]
-    by_payment = {p: b for b, p in pairs}
-    rows = {b: dict.fromkeys(("webhook", "published", "logged", "notified")) for b in booking_ids}
-    with engines["payments"].connect() as conn:
-        for payment_id, received_at in conn.execute(text(
-                "SELECT payment_id::text, min(received_at) FROM provider_notifications "
-                "WHERE payment_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1"),
-                {"ids": list(by_payment)}):
-            rows[by_payment[payment_id]]["webhook"] = received_at
-        for payment_id, published_at in conn.execute(text(
-                "SELECT envelope->'payload'->>'payment_id', published_at FROM outbox "
-                "WHERE type = 'payment.succeeded' AND published_at IS NOT NULL")):
-            if payment_id in by_payment:
-                rows[by_payment[payment_id]]["published"] = published_at
-    confirmed = {}
+    payment_ids = [p for _, p in pairs]
+    webhook = _times(engines["payments"],
+                     "SELECT payment_id::text, min(received_at) FROM provider_notifications "
+                     "WHERE payment_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1", {"ids": payment_ids})
+    published = _times(engines["payments"],
+                       "SELECT envelope->'payload'->>'payment_id', published_at FROM outbox "
+                       "WHERE type = 'payment.succeeded' AND published_at IS NOT NULL")
     with engines["integration"].connect() as conn:
-        for booking_id, event_id, received_at in conn.execute(text(
-                "SELECT booking_id, event_id::text, received_at FROM event_log "
-                "WHERE type = 'booking.confirmed' AND booking_id = ANY(:ids)"),
-                {"ids": booking_ids}):
-            rows[booking_id]["logged"] = received_at
-            confirmed[event_id] = booking_id
-    if confirmed:
-        with engines["notifications"].connect() as conn:
-            for event_id, created_at in conn.execute(text(
-                    "SELECT event_id::text, min(created_at) FROM notifications "
-                    "WHERE event_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1"),
-                    {"ids": list(confirmed)}):
-                rows[confirmed[event_id]]["notified"] = created_at
-    return rows
+        confirmations = conn.execute(text(
+            "SELECT booking_id, event_id::text, received_at FROM event_log "
+            "WHERE type = 'booking.confirmed' AND booking_id = ANY(:ids)"),
+            {"ids": [b for b, _ in pairs]}).all()
+    logged = {booking_id: received_at for booking_id, _, received_at in confirmations}
+    confirmed_by = {booking_id: event_id for booking_id, event_id, _ in confirmations}
+    notified = _times(engines["notifications"],
+                      "SELECT event_id::text, min(created_at) FROM notifications "
+                      "WHERE event_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1",
+                      {"ids": list(confirmed_by.values())}) if confirmed_by else {}
+    return {booking_id: {"webhook": webhook.get(payment_id),
+                         "published": published.get(payment_id),
+                         "logged": logged.get(booking_id),
+                         "notified": notified.get(confirmed_by.get(booking_id))}
+            for booking_id, payment_id in pairs}

@@ -185,13 +185,11 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
         ics = booking_calendar(context, settings.calendar,
                                stamp=context.get("updated_at") or now).decode()
     text = render(template, context, settings.language, settings.timezone)
-    rows = [store.add_notification(session, now, event_id=event_id, booking_id=booking_id,
-                                   channel=channel, recipient=recipient, audience=audience,
-                                   template=template, text=text,
-                                   calendar=ics if channel == "email" else None,
-                                   correlation_id=tracing.current())
-            for channel, recipient in recipients]
-    rows = [row for row in rows if row is not None]
+    rows = store.add_notifications(session, now, [
+        {"event_id": event_id, "booking_id": booking_id, "channel": channel,
+         "recipient": recipient, "audience": audience, "template": template, "text": text,
+         "calendar": ics if channel == "email" else None, "correlation_id": tracing.current()}
+        for channel, recipient in recipients])
     if rows:
         store.wake_couriers(session)
     return rows
@@ -369,14 +367,14 @@ def send(session, settings, request, booking, now, request_id=None):
 def _record_manual_send(session, settings, request, booking, event_id, now):
     """The rows recorded now for an operator's message (none when its event id has them)."""
     if "text" in request:
-        row = store.add_notification(
-            session, now, event_id=event_id, booking_id=request.get("booking_id"),
-            channel=request["channel"], recipient=request["recipient"], audience="direct",
-            template=FREE_TEXT, text=request["text"], correlation_id=tracing.current())
-        if row is None:
-            return []
-        store.wake_couriers(session)
-        return [row]
+        rows = store.add_notifications(session, now, [{
+            "event_id": event_id, "booking_id": request.get("booking_id"),
+            "channel": request["channel"], "recipient": request["recipient"],
+            "audience": "direct", "template": FREE_TEXT, "text": request["text"],
+            "correlation_id": tracing.current()}])
+        if rows:
+            store.wake_couriers(session)
+        return rows
 
     context = booking_context(booking)
     recipients = choose_customer_recipients(context.get("customer"))
@@ -453,25 +451,28 @@ def deliver(claim, channels, settings):
 def record_outcome(session, settings, claim, outcome, now):
     """Store how the try went; a final outcome also records notification.sent / .failed in
     the same transaction. Returns the row, or None if the claim had lapsed to someone else."""
-    row = store.load_claimed(session, claim.id, claim.attempts)
+    row = store.settle_claimed(session, claim.id, claim.attempts,
+                               outcome_changes(settings, claim.attempts, outcome, now))
     if row is None:
         log.warning("notification %s: claim of try %s lapsed before its outcome was stored",
                     claim.id, claim.attempts)
         return None
-    row.updated_at = now
-    if outcome.status == "sent":
-        row.status, row.sent_at, row.last_error = "sent", now, None
-        row.next_attempt_at, row.provider_message_id = None, outcome.provider_message_id
-    elif outcome.status == "retry" and row.attempts < settings.max_attempts:
-        row.last_error = outcome.error
-        row.next_attempt_at = now + timedelta(seconds=backoff_seconds(
-            row.attempts, outcome.retry_after, settings.backoff_base_seconds,
-            settings.backoff_cap_seconds))
-        session.flush()
-        return row
-    else:
-        row.status, row.last_error, row.next_attempt_at = "failed", outcome.error, None
-    session.flush()
-    with tracing.continuing(row.correlation_id):   # the courier's timer has none of its own
-        record_event(session, SOURCE, f"notification.{row.status}", event_payload(row))
+    if row.status != "pending":
+        with tracing.continuing(row.correlation_id):   # the courier's timer has none of its own
+            record_event(session, SOURCE, f"notification.{row.status}", event_payload(row))
     return row
+
+
+def outcome_changes(settings, attempts, outcome, now):
+    """What a try's outcome changes in its notification: sent, failed, or pending again
+    after a backoff while tries are left."""
+    if outcome.status == "sent":
+        return {"status": "sent", "sent_at": now, "last_error": None, "next_attempt_at": None,
+                "provider_message_id": outcome.provider_message_id, "updated_at": now}
+    if outcome.status == "retry" and attempts < settings.max_attempts:
+        return {"last_error": outcome.error, "updated_at": now,
+                "next_attempt_at": now + timedelta(seconds=backoff_seconds(
+                    attempts, outcome.retry_after, settings.backoff_base_seconds,
+                    settings.backoff_cap_seconds))}
+    return {"status": "failed", "last_error": outcome.error, "next_attempt_at": None,
+            "updated_at": now}

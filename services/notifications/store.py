@@ -1,7 +1,7 @@
 """Queries of the notifications service: notifications and the copies of bookings."""
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.errors.notifications import InvalidNotification
@@ -14,18 +14,25 @@ WAKE_CHANNEL = "notifications_due"
 
 # --- notifications ---------------------------------------------------------------------------
 
-# Built once: recording a notification is the hot path of every event's messages.
-_ADD = (insert(NotificationRow)
+# Built and compiled once: recording notifications is the hot path of every event's messages.
+# Core, not the ORM: its bulk insert compiled the statement anew on every call.
+_NOTIFICATIONS = NotificationRow.__table__
+_ADD = (insert(_NOTIFICATIONS)
         .on_conflict_do_nothing(constraint="notifications_once_per_event")
-        .returning(NotificationRow))
+        .returning(*_NOTIFICATIONS.c))
 
 
-def add_notification(session, now, **fields):
-    """Record a pending notification once per (event_id, channel, recipient, template);
-    returns the row, or None when that notification was already recorded. `fields`: event_id,
-    booking_id, channel, recipient, audience, template, text."""
-    return session.scalars(_ADD, [{**fields, "status": "pending", "next_attempt_at": now,
-                                   "created_at": now, "updated_at": now}]).first()
+def add_notifications(session, now, notifications):
+    """Record pending notifications in one statement, each once per (event_id, channel,
+    recipient, template); returns the rows recorded now (one recorded before is left out).
+    Each of `notifications`: event_id, booking_id, channel, recipient, audience, template,
+    text, and maybe calendar and correlation_id."""
+    if not notifications:
+        return []
+    return session.execute(_ADD, [
+        {"calendar": None, "correlation_id": None, **fields, "status": "pending",
+         "next_attempt_at": now, "created_at": now, "updated_at": now}
+        for fields in notifications]).all()
 
 
 def notifications_of_event(session, event_id):
@@ -38,32 +45,37 @@ def wake_couriers(session):
     session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
+_DUE = (select(_NOTIFICATIONS.c.id)
+        .where(_NOTIFICATIONS.c.status == "pending",
+               _NOTIFICATIONS.c.next_attempt_at <= bindparam("now"))
+        .order_by(_NOTIFICATIONS.c.next_attempt_at, _NOTIFICATIONS.c.id)
+        .limit(bindparam("limit")).with_for_update(skip_locked=True))
+_CLAIM = (update(_NOTIFICATIONS)
+          .where(_NOTIFICATIONS.c.id.in_(_DUE.scalar_subquery()))
+          .values(attempts=_NOTIFICATIONS.c.attempts + 1,
+                  next_attempt_at=bindparam("lease_until"), updated_at=bindparam("now"))
+          .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.channel, _NOTIFICATIONS.c.recipient,
+                     _NOTIFICATIONS.c.text, _NOTIFICATIONS.c.attempts,
+                     _NOTIFICATIONS.c.calendar))
+
+
 def claim_due(session, now, limit, lease_seconds):
     """Take up to `limit` due pending notifications for delivery by this courier, counting
     the try. The claim lapses after `lease_seconds` (a courier that died mid-send), so no
     notification is held forever; SKIP LOCKED keeps couriers from waiting on each other."""
-    due = (select(NotificationRow.id)
-           .where(NotificationRow.status == "pending", NotificationRow.next_attempt_at <= now)
-           .order_by(NotificationRow.next_attempt_at, NotificationRow.id)
-           .limit(limit).with_for_update(skip_locked=True))
+    return session.execute(_CLAIM, {"now": now, "limit": limit,
+                                    "lease_until": now + timedelta(seconds=lease_seconds)}).all()
+
+
+def settle_claimed(session, notification_id, attempts, changes):
+    """Apply `changes` to the notification as this courier claimed it, in one statement;
+    the row after, or None if someone else has it now (its claim lapsed and was taken again)
+    or it is no longer pending."""
     return session.execute(
-        update(NotificationRow)
-        .where(NotificationRow.id.in_(due.scalar_subquery()))
-        .values(attempts=NotificationRow.attempts + 1,
-                next_attempt_at=now + timedelta(seconds=lease_seconds), updated_at=now)
-        .returning(NotificationRow.id, NotificationRow.channel, NotificationRow.recipient,
-                   NotificationRow.text, NotificationRow.attempts,
-                   NotificationRow.calendar)).all()
-
-
-def load_claimed(session, notification_id, attempts):
-    """The notification as this courier claimed it, locked; None if someone else has it now
-    (its claim lapsed and was taken again) or it is no longer pending."""
-    return session.scalars(
-        select(NotificationRow).where(NotificationRow.id == notification_id,
-                                      NotificationRow.attempts == attempts,
-                                      NotificationRow.status == "pending")
-        .with_for_update()).first()
+        update(_NOTIFICATIONS)
+        .where(_NOTIFICATIONS.c.id == notification_id, _NOTIFICATIONS.c.attempts == attempts,
+               _NOTIFICATIONS.c.status == "pending")
+        .values(**changes).returning(*_NOTIFICATIONS.c)).first()
 
 
 def next_due_at(session):

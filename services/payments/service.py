@@ -20,9 +20,14 @@ log = logging.getLogger(__name__)
 MOCK_WEBHOOK_TIMEOUT_SECONDS = 10
 
 
+# One HTTP session for the mock's webhooks: its connections to the gateway are kept open
+# between deliveries rather than made for each one.
+_webhook_http = requests.Session()
+
+
 def post_webhook(url, body, headers):
-    return requests.post(url, data=body, headers=headers,
-                         timeout=MOCK_WEBHOOK_TIMEOUT_SECONDS).status_code
+    return _webhook_http.post(url, data=body, headers=headers,
+                              timeout=MOCK_WEBHOOK_TIMEOUT_SECONDS).status_code
 
 
 class PaymentGateways(DependencyProvider):

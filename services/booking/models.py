@@ -51,16 +51,19 @@ class BookingRow(Base):
     refund_due = sa.Column(sa.BigInteger)
     cancelled_by = sa.Column(sa.Text)
     # Counts the booking's changes: calendars read it as the event's SEQUENCE.
-    revision = sa.Column(sa.Integer, nullable=False, server_default="0")
+    revision = sa.Column(sa.Integer, nullable=False, server_default="0",
+                         server_onupdate=sa.FetchedValue())
     reschedules = sa.Column(sa.Integer, nullable=False, server_default="0")   # times it was moved
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
-    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now(),
+                           server_onupdate=sa.FetchedValue())
 
     __table_args__ = (
         sa.CheckConstraint("end_at > start_at", name="booking_ends_after_start"),
         sa.CheckConstraint("amount_paid >= 0 AND price_total >= 0", name="booking_money"),
     )
-    # updated_at and revision change in SQL: RETURNING brings them back, no second query.
+    # updated_at and revision change in SQL (store.apply_booking): being server_onupdate, they
+    # come back by the UPDATE's RETURNING, not by a second query.
     __mapper_args__ = {"eager_defaults": True}
 
 

@@ -12,6 +12,16 @@ import pytest
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
+# Each refusal of the Content-Security-Policy, as a console error (Playwright's own scripts
+# are not bound by the page's policy, so this one runs before the page's).
+CSP_WATCH = """document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+});"""
+
+
+def watch_csp(page):
+    page.add_init_script(CSP_WATCH)
+    return page
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +49,9 @@ class Steps:
         self.pages = {}
 
     def watch(self, page, name):
-        """Record the page's console errors and uncaught exceptions."""
-        self.pages[name] = page
+        """Record the page's console errors (a CSP violation among them) and uncaught
+        exceptions."""
+        self.pages[name] = watch_csp(page)
         page.on("console", lambda message: message.type == "error" and self.console.append(
             f"{name}: {message.text}"))
         page.on("pageerror", lambda error: self.console.append(f"{name}: {error}"))

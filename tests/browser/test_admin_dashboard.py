@@ -47,10 +47,10 @@ def manager(api):
 
 
 @pytest.fixture
-def dashboard(chromium, system, manager, request):
+def dashboard(chromium, system, manager, request, steps):
     context = chromium.new_context(viewport={"width": 1280, "height": 800},
                                    base_url=system.base_url)
-    page = context.new_page()
+    page = steps.watch(context.new_page(), "desk")
     page.goto("/admin/")
     expect(page).to_have_url(system.base_url + "/admin/sign-in")
     page.fill("#name", manager)
@@ -93,6 +93,20 @@ def pay_in_another_browser(chromium, system, api, booking):
 
 def block(page, booking):
     return page.locator(f'.block[data-booking-id="{booking["id"]}"]')
+
+
+def test_the_dashboard_speaks_both_languages_from_its_words_block_within_the_csp(
+        dashboard, steps):
+    """The words come in the shell as a JSON data block, which the policy lets be."""
+    expect(dashboard.locator('#menu a[href="#day"]')).to_have_text("Расписание")
+    expect(dashboard.locator("#sign-out")).to_have_text("Выйти")
+    dashboard.click("#lang")
+    expect(dashboard.locator("html")).to_have_attribute("lang", "en")
+    expect(dashboard.locator('#menu a[href="#day"]')).to_have_text("Schedule")
+    expect(dashboard.locator("#sign-out")).to_have_text("Sign out")
+    expect(dashboard.locator("#lang")).to_have_text("RU")
+    steps.shot("english")
+    assert steps.console_errors() == []
 
 
 def test_the_days_schedule_shows_a_booking_made_through_the_api(dashboard, api, hall):

@@ -14,7 +14,8 @@ CHAIN_LIMIT = 1000
 
 
 def _save_statement():
-    statement = insert(EventLogRow)
+    # On the table, not the ORM class: the ORM's bulk insert compiles it anew on every call.
+    statement = insert(EventLogRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[EventLogRow.event_id],
         set_={"status": statement.excluded.status, "reaction": statement.excluded.reaction,

@@ -108,7 +108,8 @@ def _notification_id(value):
 # --- copies of bookings -------------------------------------------------------------------------
 
 def _save_copy_statement():
-    statement = insert(BookingCopyRow)
+    # On the table, not the ORM class: the ORM's bulk insert compiles it anew on every call.
+    statement = insert(BookingCopyRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[BookingCopyRow.booking_id],
         set_={**{name: statement.excluded[name] for name in

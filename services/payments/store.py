@@ -108,14 +108,17 @@ def notification_seen(session, gateway, dedupe_key):
         ProviderNotificationRow.dedupe_key == dedupe_key)) is not None
 
 
+# Built and compiled once: every webhook records its notification.
+_RECORD_NOTIFICATION = (insert(ProviderNotificationRow.__table__)
+                        .on_conflict_do_nothing(constraint="provider_notifications_once")
+                        .returning(ProviderNotificationRow.__table__.c.id))
+
+
 def record_notification(session, gateway, dedupe_key, payment_id, payload):
     """True the first time this notification is recorded, False for a repeat."""
-    inserted = session.execute(
-        insert(ProviderNotificationRow)
-        .values(gateway=gateway, dedupe_key=dedupe_key, payment_id=payment_id,
-                payload=payload)
-        .on_conflict_do_nothing(constraint="provider_notifications_once")
-        .returning(ProviderNotificationRow.id)).scalar()
+    inserted = session.execute(_RECORD_NOTIFICATION, {
+        "gateway": gateway, "dedupe_key": dedupe_key, "payment_id": payment_id,
+        "payload": payload}).scalar()
     return inserted is not None
 
 

@@ -6,6 +6,7 @@ import tempfile
 
 import pytest
 import requests
+from sqlalchemy import create_engine
 
 from scripts.system import LOAD_TEST_LIMITS, System, free_port, rabbitmqctl
 
@@ -68,6 +69,15 @@ def databases(config):
     yield uris
     for uri in uris.values():
         drop_database(uri)
+
+
+@pytest.fixture(scope="session")
+def engines(databases):
+    """An engine on each service's test database, by service name."""
+    made = {name: create_engine(uri) for name, uri in databases.items()}
+    yield made
+    for engine in made.values():
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from services.payments.providers.mock import DECLINED_CARD, PAYING_CARD, build_notification, sign
 from tests.amqp import EventWatcher, wait_until
@@ -13,10 +13,8 @@ RETURN_URL = "http://127.0.0.1:8000/booking/thanks"
 
 
 @pytest.fixture(scope="module")
-def payments_db(databases):
-    engine = create_engine(databases["payments"])
-    yield engine
-    engine.dispose()
+def payments_db(engines):
+    return engines["payments"]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
@@ -20,10 +20,8 @@ DAY = _TUESDAY + timedelta(days=9)                        # a Thursday
 
 
 @pytest.fixture(scope="module")
-def engine(databases):
-    engine = create_engine(databases["booking"])
-    yield engine
-    engine.dispose()
+def engine(engines):
+    return engines["booking"]
 
 
 @pytest.fixture(scope="module")

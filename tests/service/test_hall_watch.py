@@ -4,7 +4,7 @@ import uuid
 
 import psycopg2
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from services.booking import operations, store
@@ -12,10 +12,8 @@ from services.booking.hall_watch import HallWatcher
 
 
 @pytest.fixture(scope="module")
-def engine(databases):
-    engine = create_engine(databases["booking"])
-    yield engine
-    engine.dispose()
+def engine(engines):
+    return engines["booking"]
 
 
 @pytest.fixture

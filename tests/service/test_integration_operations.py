@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.errors.base import InvalidRequest, InvalidTransition, ServiceUnavailable
@@ -21,10 +21,8 @@ T0 = datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def engine(databases):
-    engine = create_engine(databases["integration"])
-    yield engine
-    engine.dispose()
+def engine(engines):
+    return engines["integration"]
 
 
 @pytest.fixture

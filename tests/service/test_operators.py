@@ -3,7 +3,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.errors.base import InvalidRequest
@@ -21,10 +21,8 @@ ADMIN_TOKEN = "machine-token-for-tests"
 
 
 @pytest.fixture(scope="module")
-def engine(databases):
-    engine = create_engine(databases["integration"])
-    yield engine
-    engine.dispose()
+def engine(engines):
+    return engines["integration"]
 
 
 @pytest.fixture

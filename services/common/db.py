@@ -30,7 +30,8 @@ PING_AFTER_IDLE_SECONDS = 30.0
 def was_dropped(dbapi_connection):
     """True when PostgreSQL has closed this idle connection: a terminated backend or a server
     going down writes its FATAL and closes the socket, so there is something to read. A healthy
-    idle connection (pooled ones LISTEN to nothing) has nothing to say. No round trip."""
+    idle connection (pooled ones LISTEN to nothing) has nothing to say. No round trip. (The
+    rare harmless message, a parameter changed by a configuration reload, costs a reconnect.)"""
     if dbapi_connection.closed:
         return True
     readable, _, _ = _select.select([dbapi_connection.fileno()], [], [], 0)

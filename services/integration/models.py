@@ -35,7 +35,7 @@ class EventLogRow(Base):
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('logged', 'done', 'failed', 'dead')",
-                        name="event_log_status"),
+                           name="event_log_status"),
         # The paging order of list_events (newest first) and every filter's own order.
         sa.Index("event_log_occurred", "occurred_at", "event_id"),
         sa.Index("event_log_booking", "booking_id", "occurred_at"),
@@ -43,7 +43,7 @@ class EventLogRow(Base):
         sa.Index("event_log_type", "type", "occurred_at"),
         sa.Index("event_log_correlation", "correlation_id", "occurred_at"),
         sa.Index("event_log_unfinished", "status", "occurred_at",
-              postgresql_where=sa.text("status IN ('failed', 'dead')")),
+                 postgresql_where=sa.text("status IN ('failed', 'dead')")),
     )
 
 
@@ -95,12 +95,12 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         sa.UniqueConstraint("endpoint_id", "event_id", name="webhook_delivery_once"),
         sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')",
-                        name="webhook_delivery_status"),
+                           name="webhook_delivery_status"),
         sa.Index("webhook_deliveries_due", "next_attempt_at",
-              postgresql_where=sa.text("status = 'pending'")),
+                 postgresql_where=sa.text("status = 'pending'")),
         sa.Index("webhook_deliveries_endpoint", "endpoint_id", "id"),
         sa.Index("webhook_deliveries_booking", "endpoint_id", "booking_id", "id",
-              postgresql_where=sa.text("status = 'pending'")),
+                 postgresql_where=sa.text("status = 'pending'")),
     )
 
 

@@ -39,7 +39,7 @@ class NotificationRow(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("event_id", "channel", "recipient", "template",
-                         name="notifications_once_per_event"),
+                            name="notifications_once_per_event"),
         sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="notification_status"),
         sa.Index("notifications_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
         sa.Index("notifications_booking", "booking_id", "id"),
@@ -64,7 +64,7 @@ class BookingCopyRow(Base):
 
     __table_args__ = (
         sa.Index("booking_copies_to_remind", "start_at",
-              postgresql_where=sa.text("status = 'confirmed' AND reminded_at IS NULL")),
+                 postgresql_where=sa.text("status = 'confirmed' AND reminded_at IS NULL")),
         sa.Index("booking_copies_end", "end_at"),
     )
 

@@ -43,12 +43,12 @@ class PaymentRow(Base):
         sa.CheckConstraint(_one_of("kind", PAYMENT_KINDS), name="payment_kind"),
         sa.CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="payment_status"),
         sa.CheckConstraint("amount > 0 AND refunded_amount >= 0 AND refunded_amount <= amount",
-                        name="payment_money"),
+                           name="payment_money"),
         # A second request for the same booking and kind gets the pending one back.
         sa.Index("payments_one_pending_per_kind", "booking_id", "kind", unique=True,
-              postgresql_where=sa.text("status = 'pending'")),
+                 postgresql_where=sa.text("status = 'pending'")),
         sa.Index("payments_by_provider_id", "provider", "provider_payment_id", unique=True,
-              postgresql_where=sa.text("provider_payment_id IS NOT NULL")),
+                 postgresql_where=sa.text("provider_payment_id IS NOT NULL")),
         sa.Index("payments_by_booking", "booking_id", "created_at"),
         sa.Index("payments_pending", "created_at", postgresql_where=sa.text("status = 'pending'")),
     )
@@ -76,7 +76,7 @@ class RefundRow(Base):
         sa.CheckConstraint("amount > 0", name="refund_money"),
         sa.Index("refunds_by_payment", "payment_id"),
         sa.Index("refunds_by_batch", "batch_request_id",
-              postgresql_where=sa.text("batch_request_id IS NOT NULL")),
+                 postgresql_where=sa.text("batch_request_id IS NOT NULL")),
     )
 
 
@@ -93,7 +93,7 @@ class ProviderNotificationRow(Base):
     received_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
     __table_args__ = (sa.UniqueConstraint("gateway", "dedupe_key",
-                                       name="provider_notifications_once"),)
+                                          name="provider_notifications_once"),)
 
 
 class IdempotencyKeyRow(Base):
@@ -127,7 +127,7 @@ class MockCheckoutRow(Base):
 
     __table_args__ = (
         sa.Index("mock_checkouts_due", "next_attempt_at",
-              postgresql_where=sa.text("next_attempt_at IS NOT NULL")),
+                 postgresql_where=sa.text("next_attempt_at IS NOT NULL")),
     )
 
 

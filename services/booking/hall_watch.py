@@ -8,7 +8,7 @@ from nameko.extensions import DependencyProvider
 
 from services.booking import store
 from services.common.config import db_uri
-from services.common.db import Listener, make_psycopg_cooperative
+from services.common.db import Hearing, make_psycopg_cooperative
 from services.common.loops import run_rounds
 
 CHANNEL = "booking_halls"
@@ -18,37 +18,20 @@ CHECK_SECONDS = 30.0
 
 class HallWatcher:
     def __init__(self, uri, halls=store.halls):
-        self.uri = uri
         self.halls = halls
-        self.listener = None
-
-    def listen(self):
-        """Start listening; what was kept before may have missed a change."""
-        self.listener = Listener(self.uri, CHANNEL)
-        self.halls.watch(True)
-
-    def hear(self, timeout=CHECK_SECONDS):
-        """Wait for changes up to `timeout` seconds; each one drops the kept halls. A lost
-        connection raises (psycopg2's OperationalError)."""
-        if self.listener.wait(timeout):
-            self.halls.changed()
-        else:
-            self.listener.connection.cursor().execute("SELECT 1")  # still there?
+        # Listening starts the watch (what was kept before may have missed a change); each
+        # change heard drops the kept halls.
+        self.hearing = Hearing(uri, CHANNEL, heard=halls.changed,
+                               listening=lambda: halls.watch(True), check_seconds=CHECK_SECONDS)
 
     def stop_listening(self):
         self.halls.watch(False)
-        if self.listener is not None:
-            self.listener.close()
-            self.listener = None
+        self.hearing.close()
 
     def run_forever(self):
         # while not listening, the halls are checked by their stamp on every use
-        run_rounds(self.one_round, "hall changes not heard", after_failure=self.stop_listening)
-
-    def one_round(self):
-        if self.listener is None:
-            self.listen()
-        self.hear()
+        run_rounds(self.hearing.one_round, "hall changes not heard",
+                   after_failure=self.stop_listening)
 
 
 class HallWatch(DependencyProvider):

@@ -21,7 +21,7 @@ from nameko.extensions import DependencyProvider
 
 from services.common.clock import now
 from services.common.config import db_uri
-from services.common.db import Listener, make_psycopg_cooperative, session_factory
+from services.common.db import Hearing, make_psycopg_cooperative, session_factory
 from services.common.loops import run_rounds
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class Courier:
         self.Session = session_factory(uri, pool_size=1, max_overflow=concurrency + 1)
         self.pool = eventlet.GreenPool(concurrency)
         self._wake = LightQueue()
-        self._listener = None
+        # commits made while nobody listened are looked for too
+        self._hearing = Hearing(uri, work.wake_channel, heard=self.wake_up,
+                                listening=self.wake_up)
 
     # --- delivering ---
     def deliver_due(self):
@@ -103,20 +105,8 @@ class Courier:
 
     # --- being woken by commits ---
     def listen_forever(self):
-        run_rounds(self.hear, f"{self.name} courier listening",
-                   after_failure=self.close_listener)
-
-    def hear(self):
-        if self._listener is None:
-            self._listener = Listener(self.uri, self.work.wake_channel)
-            self.wake_up()  # commits made while nobody listened
-        if self._listener.wait():
-            self.wake_up()
-
-    def close_listener(self):
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        run_rounds(self._hearing.one_round, f"{self.name} courier listening",
+                   after_failure=self._hearing.close)
 
     def finish(self, grace=STOP_GRACE_SECONDS):
         """Let sends under way finish (and store their outcome), up to `grace` seconds."""
@@ -126,7 +116,7 @@ class Courier:
             thread.kill()
 
     def close(self):
-        self.close_listener()
+        self._hearing.close()
         self.Session.kw["bind"].dispose()
 
 

@@ -117,6 +117,40 @@ class Listener:
             pass
 
 
+class Hearing:
+    """A channel heard across lost connections, one round at a time (for
+    services.common.loops.run_rounds). A round (re)connects when it has no Listener and then
+    calls `listening()` (whatever was committed while nobody listened went unheard), waits for
+    a NOTIFY and calls `heard()`. With `check_seconds` a quiet wait ends in a `SELECT 1`, so a
+    connection cut without a word is found too. A lost connection raises; `close()` after it."""
+
+    def __init__(self, uri, channel, heard, listening, check_seconds=None):
+        self.uri, self.channel = uri, channel
+        self.heard, self.listening = heard, listening
+        self.check_seconds = check_seconds
+        self.listener = None
+
+    def one_round(self):
+        self.listen()
+        self.hear(self.check_seconds)
+
+    def listen(self):
+        if self.listener is None:
+            self.listener = Listener(self.uri, self.channel)
+            self.listening()
+
+    def hear(self, timeout):
+        if self.listener.wait(timeout):
+            self.heard()
+        elif timeout is not None:
+            self.listener.connection.cursor().execute("SELECT 1")  # still there?
+
+    def close(self):
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+
 class ServiceDatabase(Database):
     """nameko-sqlalchemy's Database, with the engine options from config and sessions that
     keep their objects readable after commit (entrypoints dump them after the unit of work)."""
@@ -133,4 +167,4 @@ class ServiceDatabase(Database):
         replace_dropped_connections(self.engine)
 
 
-__all__ = ["DeclarativeBase", "Listener", "ServiceDatabase", "engine_for", "session_factory"]
+__all__ = ["DeclarativeBase", "Hearing", "Listener", "ServiceDatabase", "engine_for", "session_factory"]

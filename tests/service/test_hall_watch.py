@@ -46,7 +46,7 @@ def halls():
 @pytest.fixture
 def watcher(databases, halls):
     watcher = HallWatcher(databases["booking"], halls)
-    watcher.listen()
+    watcher.hearing.listen()
     yield watcher
     watcher.stop_listening()
 
@@ -73,7 +73,7 @@ def test_a_watched_hall_is_used_without_a_query_until_its_change_is_heard(
     assert statements == []                       # kept: not even the stamp was read
 
     change_price_by_hand(engine, hall["id"], 250000)
-    watcher.hear(timeout=5)
+    watcher.hearing.hear(timeout=5)
     assert price_of(engine, halls, hall["id"]) == 250000
 
 
@@ -111,11 +111,11 @@ def test_a_copy_read_while_a_change_came_in_is_used_once_but_not_kept(
 
 def test_a_lost_listening_connection_stops_the_trust(engine, databases, hall, halls, watcher):
     price_of(engine, halls, hall["id"])
-    pid = watcher.listener.connection.get_backend_pid()
+    pid = watcher.hearing.listener.connection.get_backend_pid()
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
     with pytest.raises(psycopg2.OperationalError):
-        watcher.hear(timeout=5)
+        watcher.hearing.hear(timeout=5)
     watcher.stop_listening()                      # what run_forever does on the error
     assert not halls.watched
     change_price_by_hand(engine, hall["id"], 270000)

@@ -7,7 +7,7 @@ halls are checked by their stamp as before: a change is never missed, only the s
 from nameko.extensions import DependencyProvider
 
 from services.booking import store
-from services.common.config import db_uri
+from services.common.config import db_uri, setting_is_true
 from services.common.db import Hearing, make_psycopg_cooperative
 from services.common.loops import run_rounds
 
@@ -40,7 +40,7 @@ class HallWatch(DependencyProvider):
     def setup(self):
         make_psycopg_cooperative()
         settings = self.container.config["BOOKING"]
-        self.on = str(settings.get("hall_watch", True)).lower() not in ("false", "off", "0", "no")
+        self.on = setting_is_true(settings.get("hall_watch", True))
         store.halls.trust_seconds = float(settings.get("hall_watch_trust_seconds", 30))
         self.watcher = HallWatcher(db_uri(self.container.config, self.container.service_name))
         self._thread = None

@@ -8,6 +8,13 @@ from nameko.extensions import DependencyProvider
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "config.yaml")
 
 
+def setting_is_true(value):
+    """A yes/no setting: YAML gives a bool, but a ${VAR:default} may arrive as a string."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 def load_config(path=None):
     setup_yaml_parser()
     with open(path or os.environ.get("STUDIO_CONFIG", DEFAULT_PATH)) as f:

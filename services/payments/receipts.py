@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from contracts.errors.payments import ReceiptContactMissing
+from services.common.config import setting_is_true
 
 # 54-ФЗ "способ расчёта", as YooKassa names them
 PAYMENT_MODES = ("full_prepayment", "partial_prepayment", "advance", "full_payment",
@@ -21,12 +22,6 @@ TAX_SYSTEM_CODES = range(1, 7)   # 1 ОСН, 2 УСН доходы, 3 УСН д�
 VAT_CODES = range(1, 7)          # 1 без НДС, 2 0 %, 3 10 %, 4 20 %, 5 10/110, 6 20/120
 DEFAULT_MODES = {"prepayment": "partial_prepayment", "full": "full_prepayment",
                  "remainder": "full_prepayment"}
-
-
-def _flag(value):
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class ReceiptSettings:
         section = section or {}
         defaults = cls()
         settings = cls(
-            enabled=_flag(section.get("enabled", False)),
+            enabled=setting_is_true(section.get("enabled", False)),
             tax_system_code=int(section.get("tax_system_code") or defaults.tax_system_code),
             vat_code=int(section.get("vat_code") or defaults.vat_code),
             payment_subject=str(section.get("payment_subject") or defaults.payment_subject),

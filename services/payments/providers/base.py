@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from services.common.config import setting_is_true  # noqa: F401 (the adapters' base.setting_is_true)
+
 # Each adapter maps its provider's states onto our statuses (services.payments.domain).
 from services.payments.domain import (  # noqa: F401
     CANCELED,
@@ -118,13 +120,6 @@ def check_kopecks(amount):
 
 def timeout_from(settings):
     return float(settings.get("timeout") or DEFAULT_TIMEOUT_SECONDS)
-
-
-def setting_is_true(value):
-    # Values from ${VAR:default} may arrive as strings.
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def header(headers, name):

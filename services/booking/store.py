@@ -8,6 +8,7 @@ import re
 import time
 from contextlib import contextmanager
 from datetime import datetime
+from typing import NamedTuple
 
 from psycopg2.extras import DateTimeTZRange
 from sqlalchemy import and_, func, or_, select, text
@@ -73,8 +74,14 @@ class ParsedHalls:
     way a hall changed through any booking process, or by hand, is read again at its next use
     (special days touch their hall: `touch_halls`)."""
 
+    class Parsed(NamedTuple):
+        stamp: datetime             # the row's updated_at when it was read
+        hall: Hall
+        special_days: dict          # {date: special hours}
+        checked_at: float           # time.monotonic() of its last check against the row
+
     def __init__(self):
-        self._halls = {}  # id -> (updated_at, Hall, {date: special hours}, checked at)
+        self._halls = {}  # id -> Parsed
         self.watched = False
         self.trust_seconds = 30.0
         # Counts changes heard: a copy read while one came in may be older than it, and is
@@ -85,21 +92,21 @@ class ParsedHalls:
         """(Hall, {date: its special hours, None when closed}) of the hall."""
         cached = self._halls.get(hall_id)
         now = time.monotonic()
-        if cached is not None and self.watched and now - cached[3] < self.trust_seconds:
-            return cached[1:3]
+        if cached is not None and self.watched and now - cached.checked_at < self.trust_seconds:
+            return cached.hall, cached.special_days
         changes = self._changes
         stamp = session.execute(_HALL_STAMP, {"id": hall_id}).scalar()
         if stamp is None:
             raise HallNotFound(f"There is no hall {hall_id}.", {"hall_id": hall_id})
-        if cached is not None and cached[0] == stamp:
-            entry = (*cached[:3], now)
+        if cached is not None and cached.stamp == stamp:
+            entry = cached._replace(checked_at=now)
         else:
             row = load_hall_row(session, hall_id)
-            entry = (row.updated_at, hall_from_row(row), _special_days_of_hall(session, hall_id),
-                     now)
+            entry = self.Parsed(row.updated_at, hall_from_row(row),
+                                _special_days_of_hall(session, hall_id), now)
         if changes == self._changes:
             self._halls[hall_id] = entry
-        return entry[1:3]
+        return entry.hall, entry.special_days
 
     def changed(self, hall_id=None):
         """A hall (None: any) changed: its copy goes."""

@@ -61,14 +61,11 @@ def replace_dropped_connections(engine):
                                              and not answers(dbapi_connection)):
             raise DisconnectionError("the database closed this connection")  # the pool reconnects
 
-    @event.listens_for(engine, "checkin")
-    def returned(dbapi_connection, record):
+    def returned(dbapi_connection, record):  # to the pool, or new
         record.info["returned_at"] = time.monotonic()
 
-    @event.listens_for(engine, "connect")
-    def connected(dbapi_connection, record):
-        record.info["returned_at"] = time.monotonic()
-
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "connect", returned)
     return engine
 
 

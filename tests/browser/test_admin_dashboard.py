@@ -109,6 +109,20 @@ def test_the_dashboard_speaks_both_languages_from_its_words_block_within_the_csp
     assert steps.console_errors() == []
 
 
+def test_on_a_phone_every_menu_item_and_button_of_the_top_bar_can_be_reached(dashboard, steps):
+    dashboard.set_viewport_size({"width": 375, "height": 800})
+    for name in ("en", "ru"):
+        dashboard.click("#lang")
+        shown = [item for item in dashboard.locator("#menu a").all() if item.is_visible()]
+        assert len(shown) >= 3                        # a manager's menu (no owner's items)
+        for item in [*shown, dashboard.locator("#lang"), dashboard.locator("#sign-out")]:
+            box = item.bounding_box()
+            assert box and 0 <= box["x"] and box["x"] + box["width"] <= 375, \
+                (name, item.inner_text(), box)
+        assert dashboard.evaluate("document.documentElement.scrollWidth") <= 375
+    steps.shot("phone")
+
+
 def test_the_days_schedule_shows_a_booking_made_through_the_api(dashboard, api, hall):
     booking = book(api, hall, "10:00", "12:00", "Маша Schedule")
     dashboard.goto(f"/admin/#day={DAY}")

@@ -4,7 +4,9 @@
 A commit that records something to send NOTIFYs `work.wake_channel`, which wakes the courier
 of every process of the service at once; otherwise it looks again when the next retry falls
 due, and at least every `interval_seconds`. Each item is sent by its own green thread (up to
-`concurrency` at a time), so a slow receiver delays only its own items.
+`concurrency` at a time), so a slow receiver delays only its own items. The outcomes are stored
+by the courier's own loop, those that finished together in one transaction, so a courier needs
+one database connection however many sends are in flight.
 
 `work` says what is sent and how:
     claim_due(session, now, limit) -> [claim]        take due items for one try (leased)
@@ -39,10 +41,11 @@ class Courier:
         self.work = work
         self.name = name
         self.interval_seconds = interval_seconds
-        # idle it needs one; each delivery in flight stores its outcome with one more
-        self.Session = session_factory(uri, pool_size=1, max_overflow=concurrency + 1)
+        # one connection: only the courier's loop uses the database (sends record nothing)
+        self.Session = session_factory(uri, pool_size=1, max_overflow=0)
         self.pool = eventlet.GreenPool(concurrency)
         self._wake = LightQueue()
+        self._finished = []  # (claim, outcome) of sends whose outcome is not stored yet
         # commits made while nobody listened are looked for too
         self._hearing = Hearing(uri, work.wake_channel, heard=self.wake_up,
                                 listening=self.wake_up)
@@ -63,16 +66,35 @@ class Courier:
         return taken
 
     def deliver_one(self, claim):
-        outcome = self.work.deliver(claim)
         try:
-            with self.Session() as session, session.begin():
-                self.work.record_outcome(session, claim, outcome, now())
-        except Exception as exc:
-            # The claim lapses and the item is tried again (maybe a second send: delivery
-            # is at-least-once when the database fails right after a send).
-            log.warning("%s %s: could not store its outcome: %s", self.name, claim.id, exc)
+            outcome = self.work.deliver(claim)
+            # appended after the send: the loop may swap the list while it is under way
+            self._finished.append((claim, outcome))
         finally:
             self.wake_up()
+
+    def store_outcomes(self):
+        """Store the outcomes of the sends finished so far, in one transaction; if that fails,
+        one by one, so one bad outcome does not make its neighbours' messages go again."""
+        finished, self._finished = self._finished, []
+        if not finished:
+            return
+        try:
+            self._store(finished)
+        except Exception:
+            for one in finished:
+                try:
+                    self._store([one])
+                except Exception as exc:
+                    # The claim lapses and the item is tried again (maybe a second send:
+                    # delivery is at-least-once when the database fails right after a send).
+                    log.warning("%s %s: could not store its outcome: %s", self.name,
+                                one[0].id, exc)
+
+    def _store(self, finished):
+        with self.Session() as session, session.begin():
+            for claim, outcome in finished:
+                self.work.record_outcome(session, claim, outcome, now())
 
     def wake_up(self):
         self._wake.put(None)
@@ -100,6 +122,7 @@ class Courier:
         run_rounds(self.one_round, f"{self.name} courier")
 
     def one_round(self):
+        self.store_outcomes()
         self.deliver_due()
         self.wait(self.seconds_to_wait())
 
@@ -114,6 +137,7 @@ class Courier:
             self.pool.waitall()
         for thread in list(self.pool.coroutines_running):
             thread.kill()
+        self.store_outcomes()
 
     def close(self):
         self._hearing.close()

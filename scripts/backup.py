@@ -21,13 +21,8 @@ from datetime import datetime, timezone
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from services.common.config import db_uri, load_config
+from services.common.config import db_uri, libpq_uri, load_config
 from services.common.migrate import SERVICES_WITH_DATABASE, drop_database, ensure_database
-
-
-def libpq_uri(uri):
-    """The URI as pg_dump reads it (no SQLAlchemy driver suffix)."""
-    return make_url(uri).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def alembic_revision(uri):

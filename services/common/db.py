@@ -6,10 +6,12 @@ import psycogreen.eventlet
 import psycopg2
 from eventlet.hubs import trampoline
 from nameko_sqlalchemy import Database
+from nameko_sqlalchemy.database import Session
 from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
+from services.common.config import db_uri, libpq_uri
 from services.common.input import uuid_or_none
 
 
@@ -91,7 +93,7 @@ class Listener:
     caller's first look at its table, so no commit slips between the two."""
 
     def __init__(self, uri, channel):
-        self.connection = psycopg2.connect(uri)
+        self.connection = psycopg2.connect(libpq_uri(uri))
         self.connection.autocommit = True
         self.connection.cursor().execute(f"LISTEN {channel}")
 
@@ -158,10 +160,12 @@ class ServiceDatabase(Database):
     def setup(self):
         make_psycopg_cooperative()
         config = self.container.config
-        own_pool = (config.get("DB_POOLS") or {}).get(self.container.service_name) or {}
+        service_name = self.container.service_name
+        own_pool = (config.get("DB_POOLS") or {}).get(service_name) or {}
         self.engine_options = {**(config.get("DB_ENGINE_OPTIONS") or {}), **own_pool}
-        super().setup()
-        replace_dropped_connections(self.engine)
+        self.db_uri = db_uri(config, service_name)
+        self.engine = engine_for(self.db_uri, **self.engine_options)
+        self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
 
 
 __all__ = ["DeclarativeBase", "Hearing", "Listener", "ServiceDatabase", "engine_for", "session_factory"]

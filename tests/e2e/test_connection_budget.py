@@ -19,7 +19,7 @@ def idle_budget(config):
 
 
 def connections_by_process(databases):
-    engine = create_engine("postgresql://postgres@127.0.0.1:5432/postgres", poolclass=NullPool)
+    engine = create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", poolclass=NullPool)
     try:
         with engine.connect() as connection:
             rows = connection.execute(text(

@@ -193,16 +193,22 @@ class LiveHub(DependencyProvider):
 
 class LiveEventHandler(EventHandler):
     """A broadcast handler that hands each event straight to the Hub, without a worker: the
-    fan-out is a few queue puts, and the gateway's workers stay free for HTTP."""
+    fan-out is a few queue puts, and the gateway's workers stay free for HTTP. Its queue is
+    consumed without acknowledgements: the queue is this process's own and keeps nothing once
+    the process is gone, so an ack would guard nothing (a stream that misses an event starts
+    again from the booking's state when its browser reconnects)."""
 
     streams = LiveStreams()
+
+    def setup(self):
+        super().setup()
+        self.queue.no_ack = True
 
     def handle_message(self, body, message):
         try:
             self.streams.hub.publish(body)
         except Exception:   # a malformed event must not stop the stream of the others
             log.exception("live: could not fan out %r", body)
-        self.queue_consumer.ack_message(message)
 
 
 def live_events(method):

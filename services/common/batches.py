@@ -125,8 +125,7 @@ class BatchedEventHandler(Entrypoint):
                                     handle_result=handle_result)
         failure = done.wait()
         if failure is None:
-            for message in messages:
-                message.ack()
+            messages[-1].ack(multiple=True)  # the whole batch, in one frame
             return
         # The inbox could not record them (the database is away): back to the queue.
         log.warning("%s: %d events go back to the queue: %r", self.queue.name, len(messages),

@@ -4,9 +4,9 @@
 A commit that records something to send NOTIFYs `work.wake_channel`, which wakes the courier
 of every process of the service at once; otherwise it looks again when the next retry falls
 due, and at least every `interval_seconds`. Each item is sent by its own green thread (up to
-`concurrency` at a time), so a slow receiver delays only its own items. The outcomes are stored
-by the courier's own loop, those that finished together in one transaction, so a courier needs
-one database connection however many sends are in flight.
+`concurrency` at a time), so a slow receiver delays only its own items. The courier's own loop
+stores the outcomes of the sends that finished and claims the next items in one transaction, so
+a courier needs one database connection however many sends are in flight.
 
 `work` says what is sent and how:
     claim_due(session, now, limit) -> [claim]        take due items for one try (leased)
@@ -51,19 +51,33 @@ class Courier:
                                 listening=self.wake_up)
 
     # --- delivering ---
-    def deliver_due(self):
-        """Hand due items to free green threads; returns how many were taken."""
-        taken = 0
-        while self.pool.free():
-            limit = self.pool.free()
-            with self.Session() as session, session.begin():
-                claims = self.work.claim_due(session, now(), limit)
-            for claim in claims:
-                self.pool.spawn(self.deliver_one, claim)
-            taken += len(claims)
-            if len(claims) < limit:
-                break
-        return taken
+    def one_round(self):
+        """One transaction: store the outcomes of the sends finished since the last round,
+        claim due items for the free green threads, and see when the next one falls due;
+        then hand out the claims and wait (a finished send or a commit's NOTIFY wakes us)."""
+        finished, self._finished = self._finished, []
+        try:
+            claims, wait = self._store_and_claim(finished)
+        except Exception:
+            self._store_each(finished)  # so one bad outcome does not send its neighbours again
+            raise
+        for claim in claims:
+            self.pool.spawn(self.deliver_one, claim)
+        self.wait(wait)
+
+    def _store_and_claim(self, finished):
+        limit = self.pool.free()
+        with self.Session() as session, session.begin():
+            for claim, outcome in finished:
+                self.work.record_outcome(session, claim, outcome, now())
+            claims = self.work.claim_due(session, now(), limit) if limit else []
+            if len(claims) == limit:
+                return claims, self.interval_seconds  # no room left: a finished send wakes us
+            due = self.work.next_due_at(session)
+        if due is None:
+            return claims, self.interval_seconds
+        return claims, min(self.interval_seconds,
+                           max(MIN_WAIT_SECONDS, (due - now()).total_seconds()))
 
     def deliver_one(self, claim):
         try:
@@ -73,42 +87,18 @@ class Courier:
         finally:
             self.wake_up()
 
-    def store_outcomes(self):
-        """Store the outcomes of the sends finished so far, in one transaction; if that fails,
-        one by one, so one bad outcome does not make its neighbours' messages go again."""
-        finished, self._finished = self._finished, []
-        if not finished:
-            return
-        try:
-            self._store(finished)
-        except Exception:
-            for one in finished:
-                try:
-                    self._store([one])
-                except Exception as exc:
-                    # The claim lapses and the item is tried again (maybe a second send:
-                    # delivery is at-least-once when the database fails right after a send).
-                    log.warning("%s %s: could not store its outcome: %s", self.name,
-                                one[0].id, exc)
-
-    def _store(self, finished):
-        with self.Session() as session, session.begin():
-            for claim, outcome in finished:
-                self.work.record_outcome(session, claim, outcome, now())
+    def _store_each(self, finished):
+        for claim, outcome in finished:
+            try:
+                with self.Session() as session, session.begin():
+                    self.work.record_outcome(session, claim, outcome, now())
+            except Exception as exc:
+                # The claim lapses and the item is tried again (maybe a second send: delivery
+                # is at-least-once when the database fails right after a send).
+                log.warning("%s %s: could not store its outcome: %s", self.name, claim.id, exc)
 
     def wake_up(self):
         self._wake.put(None)
-
-    def seconds_to_wait(self):
-        """Until the next retry falls due, at most interval_seconds."""
-        wait = self.interval_seconds
-        if not self.pool.free():
-            return wait  # a finished delivery wakes us
-        with self.Session() as session:
-            due = self.work.next_due_at(session)
-        if due is not None:
-            wait = min(wait, max(MIN_WAIT_SECONDS, (due - now()).total_seconds()))
-        return wait
 
     def wait(self, seconds):
         try:
@@ -121,11 +111,6 @@ class Courier:
     def run_forever(self):
         run_rounds(self.one_round, f"{self.name} courier")
 
-    def one_round(self):
-        self.store_outcomes()
-        self.deliver_due()
-        self.wait(self.seconds_to_wait())
-
     # --- being woken by commits ---
     def listen_forever(self):
         run_rounds(self._hearing.one_round, f"{self.name} courier listening",
@@ -137,7 +122,8 @@ class Courier:
             self.pool.waitall()
         for thread in list(self.pool.coroutines_running):
             thread.kill()
-        self.store_outcomes()
+        finished, self._finished = self._finished, []
+        self._store_each(finished)
 
     def close(self):
         self._hearing.close()

@@ -49,14 +49,15 @@ def mock_checkout_page(sessions, gateways, payment_id):
 
 def mock_checkout(sessions, gateways, settings, payment_id, card_number, now):
     """The payer submits a test card: the outcome is recorded as the mock provider's own
-    state and its signed webhook queued for delivery. Repeating returns the first outcome.
-    Returns {payment_id, outcome, return_url}."""
+    state, with its signed webhook leased to the first try right after the commit (the timer
+    tries again if that one does not get through). Repeating returns the first outcome.
+    Returns ({payment_id, outcome, return_url}, the first delivery or None for a repeat)."""
     with sessions() as session:
         row = _mock_payment(session, gateways, payment_id, for_update=True)
         checkout = store.mock_checkout(session, row.id)
         if checkout is not None:
             return {"payment_id": row.id, "outcome": checkout.outcome,
-                    "return_url": row.return_url}
+                    "return_url": row.return_url}, None
         if row.status != domain.PENDING:
             raise CheckoutClosed(f"This payment is {row.status}.",
                                  {"payment_id": row.id, "status": row.status})
@@ -67,10 +68,12 @@ def mock_checkout(sessions, gateways, settings, payment_id, card_number, now):
                                     {"card_number": [str(exc)]}) from None
         body, _ = build_notification(row.id, outcome, row.amount, row.currency,
                                      settings.mock_webhook_secret)
-        session.add(MockCheckoutRow(payment_id=row.id, outcome=outcome, amount=row.amount,
-                                    currency=row.currency, notification=body.decode(),
-                                    attempts=0, next_attempt_at=now, created_at=now))
-        return {"payment_id": row.id, "outcome": outcome, "return_url": row.return_url}
+        session.add(MockCheckoutRow(
+            payment_id=row.id, outcome=outcome, amount=row.amount, currency=row.currency,
+            notification=body.decode(), attempts=1, created_at=now,
+            next_attempt_at=now + timedelta(seconds=MOCK_DELIVERY_LEASE_SECONDS)))
+        return ({"payment_id": row.id, "outcome": outcome, "return_url": row.return_url},
+                (row.id, body, 1))
 
 
 def mock_state(session, payment_id):
@@ -85,15 +88,18 @@ def mock_state(session, payment_id):
             "currency": checkout.currency}
 
 
-def deliver_mock_webhooks(sessions, settings, post, now, payment_id=None, limit=20):
-    """Deliver due mock webhooks over HTTP, signed at sending time; failures are retried with
-    backoff and given up after MOCK_DELIVERY_MAX_ATTEMPTS (reconciliation settles those from
-    the recorded outcome). `post(url, body, headers)` returns the HTTP status."""
-    with sessions() as session:
-        jobs = [(row.payment_id, row.notification.encode(), row.attempts)
-                for row in store.claim_mock_deliveries(
-                    session, now, MOCK_DELIVERY_LEASE_SECONDS, limit, payment_id)]
-    for job_payment_id, body, attempts in jobs:
+def deliver_mock_webhooks(sessions, settings, post, now, deliveries=None, limit=20):
+    """Deliver mock webhooks over HTTP, signed at sending time: `deliveries` (the first try
+    of a checkout, leased to the caller by mock_checkout), else those due, claimed here.
+    Failures are retried with backoff and given up after MOCK_DELIVERY_MAX_ATTEMPTS
+    (reconciliation settles those from the recorded outcome). `post(url, body, headers)`
+    returns the HTTP status. Returns how many were tried."""
+    if deliveries is None:
+        with sessions() as session:
+            deliveries = [(row.payment_id, row.notification.encode(), row.attempts)
+                          for row in store.claim_mock_deliveries(
+                              session, now, MOCK_DELIVERY_LEASE_SECONDS, limit)]
+    for payment_id, body, attempts in deliveries:
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: sign(settings.mock_webhook_secret, body, now.timestamp())}
         try:
@@ -102,13 +108,13 @@ def deliver_mock_webhooks(sessions, settings, post, now, payment_id=None, limit=
         except Exception as exc:  # the endpoint is away: try again later
             error = type(exc).__name__
         with sessions() as session:
-            row = session.get(MockCheckoutRow, job_payment_id, with_for_update=True)
+            row = session.get(MockCheckoutRow, payment_id, with_for_update=True)
             row.last_error = error
             if error is None:
                 row.delivered_at, row.next_attempt_at = now, None
             elif attempts >= MOCK_DELIVERY_MAX_ATTEMPTS:
-                log.warning("mock webhook of payment %s given up: %s", job_payment_id, error)
+                log.warning("mock webhook of payment %s given up: %s", payment_id, error)
                 row.next_attempt_at = None
             else:
                 row.next_attempt_at = now + timedelta(seconds=min(60, 2 ** attempts))
-    return len(jobs)
+    return len(deliveries)

@@ -54,15 +54,15 @@ class PaymentGateways(DependencyProvider):
         with self._sessions() as session:
             return mock_checkout.mock_state(session, payment_id)
 
-    def deliver_mock_webhooks(self, payment_id=None):
+    def deliver_mock_webhooks(self, deliveries=None):
         if self.settings.env != MOCK:
             return 0
         return mock_checkout.deliver_mock_webhooks(self._sessions, self.settings, post_webhook,
-                                                   now(), payment_id)
+                                                   now(), deliveries)
 
-    def deliver_soon(self, payment_id):
-        """Deliver this payment's mock webhook now, without keeping the payer waiting."""
-        self.container.spawn_managed_thread(lambda: self.deliver_mock_webhooks(payment_id))
+    def deliver_soon(self, delivery):
+        """Try a checkout's webhook now, without keeping the payer waiting."""
+        self.container.spawn_managed_thread(lambda: self.deliver_mock_webhooks([delivery]))
 
     def get_dependency(self, worker_ctx):
         return self
@@ -161,10 +161,11 @@ class PaymentsService(Pingable, ReliableConsumer):
         """The payer paid on the mock checkout page: 4242424242424242 pays, 4000000000000002
         is declined. The signed webhook is delivered right after, with retries. Returns
         {payment_id, outcome, return_url}."""
-        result = mock_checkout.mock_checkout(self._sessions, self.providers.gateways,
-                                             self.providers.settings, payment_id, card_number,
-                                             now())
-        self.providers.deliver_soon(result["payment_id"])
+        result, first_delivery = mock_checkout.mock_checkout(
+            self._sessions, self.providers.gateways, self.providers.settings, payment_id,
+            card_number, now())
+        if first_delivery is not None:
+            self.providers.deliver_soon(first_delivery)
         return result
 
     @timer(interval=1)

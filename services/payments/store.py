@@ -185,14 +185,12 @@ def mock_checkout(session, payment_id):
     return row_by_id(session, MockCheckoutRow, payment_id)
 
 
-def claim_mock_deliveries(session, now, lease_seconds, limit, payment_id=None):
+def claim_mock_deliveries(session, now, lease_seconds, limit):
     """Due webhook deliveries, leased to the caller: nobody else takes them for a while."""
     due = (select(MockCheckoutRow.payment_id)
            .where(MockCheckoutRow.next_attempt_at <= now)
            .order_by(MockCheckoutRow.next_attempt_at).limit(limit)
            .with_for_update(skip_locked=True))
-    if payment_id is not None:
-        due = due.where(MockCheckoutRow.payment_id == payment_id)
     return session.scalars(
         update(MockCheckoutRow)
         .where(MockCheckoutRow.payment_id.in_(due.scalar_subquery()))

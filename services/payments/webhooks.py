@@ -64,9 +64,14 @@ def handle_webhook(sessions, gateways, gateway_name, headers, body, query, remot
                             {"gateway": gateway_name})
     status, content_type, reply_body = provider.notification_reply()
     reply = {"status": status, "content_type": content_type, "body": reply_body}
+    # Where the provider's word is only a hint, the payment is fetched back, outside any
+    # transaction; otherwise the notification is acted on in one.
+    must_fetch = (provider.must_fetch_after_notification or notification.amount is None
+                  or notification.currency is None)
 
     with sessions() as session:
-        if store.notification_seen(session, gateway_name, notification.dedupe_key):
+        if must_fetch and store.notification_seen(session, gateway_name,
+                                                  notification.dedupe_key):
             return reply
         row = store.payment_for_notification(session, gateway_name, notification)
         ours = row is not None and (
@@ -74,18 +79,20 @@ def handle_webhook(sessions, gateways, gateway_name, headers, body, query, remot
             or str(notification.provider_payment_id) == row.provider_payment_id)
         if not ours:
             # Not a payment of ours: recorded and acknowledged, so it is not sent for a day.
-            log.warning("%s notification %s is for no payment of ours", gateway_name,
-                        notification.dedupe_key)
-            store.record_notification(session, gateway_name, notification.dedupe_key, None,
-                                      notification.raw)
+            if store.record_notification(session, gateway_name, notification.dedupe_key, None,
+                                         notification.raw):
+                log.warning("%s notification %s is for no payment of ours", gateway_name,
+                            notification.dedupe_key)
+            return reply
+        if not must_fetch:
+            if store.record_notification(session, gateway_name, notification.dedupe_key,
+                                         row.id, notification.raw):  # else a repeat
+                apply_settlement(session, store.load_payment(session, row.id, for_update=True),
+                                 notification, now)
             return reply
         payment_id, provider_payment_id = row.id, row.provider_payment_id
 
-    state = notification
-    if (provider.must_fetch_after_notification or notification.amount is None
-            or notification.currency is None):
-        state = fetch_state(provider, str(notification.provider_payment_id
-                                          or provider_payment_id))
+    state = fetch_state(provider, str(notification.provider_payment_id or provider_payment_id))
     # A claim the provider's own answer does not (yet) bear out is acted on as fetched but
     # not recorded as seen, so the genuine notification that follows is not skipped as its
     # repeat. (`settle` itself moves a payment at most once, whatever arrives twice.)

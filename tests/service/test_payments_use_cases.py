@@ -659,19 +659,37 @@ def test_mock_checkout_is_delivered_once_as_a_signed_webhook(sessions, mock_gate
         mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
                                  "1234", now())
     assert "card_number" in bad_card.value.details
-    outcome = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
-                                       "4242 4242 4242 4242", now())
+    outcome, first_try = mock_checkout.mock_checkout(
+        sessions, mock_gateways, mock_settings, created["id"], "4242 4242 4242 4242", now())
     assert outcome == {"payment_id": created["id"], "outcome": "succeeded", "return_url": None}
     post = delivering_to(sessions, mock_gateways, [])
+    # the first try is the checkout's own: not due for the timer meanwhile
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now()) == 0
     assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
-                                            created["id"]) == 1
+                                               [first_try]) == 1
     assert payment(sessions, created["id"])["status"] == "succeeded"
-    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
-                                            created["id"]) == 0
-    again = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
-                                     "4000000000000002", now())
-    assert again["outcome"] == "succeeded"  # the first outcome stands
+    assert mock_checkout.deliver_mock_webhooks(
+        sessions, mock_settings, post, now() + timedelta(minutes=5)) == 0  # delivered
+    again, no_try = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings,
+                                                created["id"], "4000000000000002", now())
+    assert again["outcome"] == "succeeded" and no_try is None  # the first outcome stands
     assert event_types(sessions, created["id"]) == ["payment.succeeded"]
+
+
+def test_a_checkouts_first_try_that_never_ran_is_made_by_the_timer_after_its_lease(
+        sessions, mock_gateways, mock_settings, bookings):
+    created = creating.create_payment(
+        sessions, mock_gateways, bookings, mock_settings,
+        {"booking_id": bookings.add(), "kind": "full", "gateway": "mock"}, now())
+    mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
+                                "4242424242424242", now())   # dies before its first try
+    post = delivering_to(sessions, mock_gateways, [])
+    lease = timedelta(seconds=mock_checkout.MOCK_DELIVERY_LEASE_SECONDS)
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post,
+                                               now() + lease / 2) == 0
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post,
+                                               now() + lease + timedelta(seconds=1)) == 1
+    assert payment(sessions, created["id"])["status"] == "succeeded"
 
 
 def test_a_lost_mock_webhook_is_retried_and_reconciliation_reads_the_mock(sessions,
@@ -681,16 +699,15 @@ def test_a_lost_mock_webhook_is_retried_and_reconciliation_reads_the_mock(sessio
     created = creating.create_payment(
         sessions, mock_gateways, bookings, mock_settings,
         {"booking_id": bookings.add(), "kind": "full", "gateway": "mock"}, now())
-    mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings, created["id"],
-                             "4000000000000002", now())
+    _, first_try = mock_checkout.mock_checkout(sessions, mock_gateways, mock_settings,
+                                               created["id"], "4000000000000002", now())
     post = delivering_to(sessions, mock_gateways, [ConnectionError("gateway down"), 502])
     assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
-                                            created["id"]) == 1
+                                               [first_try]) == 1
     # Not due again until its backoff has passed.
-    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now(),
-                                            created["id"]) == 0
+    assert mock_checkout.deliver_mock_webhooks(sessions, mock_settings, post, now()) == 0
     assert mock_checkout.deliver_mock_webhooks(
-        sessions, mock_settings, post, now() + timedelta(seconds=5), created["id"]) == 1
+        sessions, mock_settings, post, now() + timedelta(seconds=5)) == 1
     assert payment(sessions, created["id"])["status"] == "pending"  # both tries failed
     later = now() + mock_settings.reconcile_after + timedelta(seconds=1)
     webhooks.reconcile(sessions, mock_gateways, mock_settings, later, limit=1000)

@@ -24,7 +24,6 @@ from contracts.errors.payments import IdempotencyKeyReused, PaymentInProgress, P
 from contracts.payments import CreatePaymentSchema
 from services.common.input import load
 from services.payments import domain, receipts, store, views
-from services.payments.models import PaymentRow
 from services.payments.providers import ProviderError
 
 log = logging.getLogger(__name__)
@@ -124,14 +123,14 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
     amount = domain.amount_due(booking, kind,
                               store.money_taken_for_booking(session, booking["id"]))
     description = domain.description(booking, kind)
-    row = PaymentRow(
+    row = store.insert_payment(session, dict(
         id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
         currency=booking["currency"], gateway=gateway, provider=provider_name,
         status=domain.PENDING, return_url=return_url, description=description,
         receipt=receipts.payment_receipt(receipt_settings, booking.get("customer"), kind,
                                          amount, description),
-        refunded_amount=0, provider_state={}, created_at=now, updated_at=now)
-    if store.insert_payment(session, row):
+        refunded_amount=0, provider_state={}, created_at=now, updated_at=now))
+    if row is not None:
         return row, True
     # A concurrent request made the booking's pending payment of this kind first.
     winner = store.pending_payment(session, booking["id"], kind)
@@ -166,9 +165,7 @@ def _start_at_provider(sessions, gateways, settings, payment, key):
             row.provider_state = started.raw or {}
         answer = views.created_view(row)
         if key is not None:
-            key_row = store.idempotency_key(session, key)
-            if key_row is not None and key_row.response is None:
-                key_row.response = answer
+            store.keep_first_answer(session, key, answer)
     return answer
 
 def forget_idempotency_keys(sessions, settings, now):

@@ -47,10 +47,15 @@ def _insert_unless_taken(session, row):
     return True
 
 
-def insert_payment(session, row):
-    """Add a pending payment; False when the booking has a pending one of this kind already
-    (the partial unique index decides between concurrent requests)."""
-    return _insert_unless_taken(session, row)
+def insert_payment(session, fields):
+    """Add a pending payment: its row, or None when the booking has a pending one of this
+    kind already (the partial unique index decides between concurrent requests, without a
+    savepoint: the conflict is skipped, not raised)."""
+    return session.scalars(
+        insert(PaymentRow).values(**fields)
+        .on_conflict_do_nothing(index_elements=[PaymentRow.booking_id, PaymentRow.kind],
+                                index_where=PaymentRow.status == PENDING)
+        .returning(PaymentRow)).first()
 
 
 def money_taken_for_booking(session, booking_id):
@@ -125,15 +130,22 @@ def record_notification(session, gateway, dedupe_key, payment_id, payload):
 # --- idempotency keys ----------------------------------------------------------------------------
 
 def claim_idempotency_key(session, key, request_hash):
-    """The key's row, locked; created (with no answer yet) if it is new."""
-    session.execute(insert(IdempotencyKeyRow).values(key=key, request_hash=request_hash)
-                    .on_conflict_do_nothing(index_elements=["key"]))
-    return session.scalars(select(IdempotencyKeyRow).where(IdempotencyKeyRow.key == key)
-                           .with_for_update()).one()
+    """The key's row, locked; created (with no answer yet) if it is new. One statement: a key
+    that is there already is locked by the conflict's update (of nothing) and returned as it
+    was."""
+    statement = insert(IdempotencyKeyRow).values(key=key, request_hash=request_hash)
+    return session.scalars(
+        statement.on_conflict_do_update(index_elements=[IdempotencyKeyRow.key],
+                                        set_={"key": statement.excluded.key})
+        .returning(IdempotencyKeyRow),
+        execution_options={"populate_existing": True}).one()
 
 
-def idempotency_key(session, key):
-    return session.get(IdempotencyKeyRow, key)
+def keep_first_answer(session, key, answer):
+    """The answer a repeat of this key gets, unless it has one already."""
+    session.execute(update(IdempotencyKeyRow)
+                    .where(IdempotencyKeyRow.key == key, IdempotencyKeyRow.response.is_(None))
+                    .values(response=answer).execution_options(synchronize_session=False))
 
 
 def delete_idempotency_keys_before(session, before):

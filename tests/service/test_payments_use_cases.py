@@ -8,6 +8,7 @@ import base64
 import json
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -24,8 +25,9 @@ from contracts.errors.payments import (
     UnknownGateway,
     WebhookForged,
 )
-from services.payments import creating, mock_checkout, refunds, store, views, webhooks
+from services.payments import creating, mock_checkout, refunds, views, webhooks
 from services.payments.config import Gateways, Settings
+from services.payments.models import IdempotencyKeyRow
 from tests.service.conftest import adapters
 
 RETURN_URL = "http://127.0.0.1:8000/booking/return"
@@ -528,6 +530,30 @@ def test_idempotency_key_returns_the_first_answer_and_refuses_another_body(sessi
         create(sessions, gateways, bookings, booking_id, "yookassa", key="x" * 300)
 
 
+@pytest.mark.parametrize("same_key", [False, True], ids=["no key", "one key"])
+def test_requests_side_by_side_start_one_payment_at_the_provider(sessions, gateways, fakes,
+                                                                 bookings, same_key):
+    """The partial unique index (one pending payment per booking and kind) and the locked
+    idempotency key decide between concurrent requests: every caller gets the one payment,
+    or is told it is being started and may ask again; the provider sees one Init."""
+    booking_id, key = bookings.add(), str(uuid.uuid4())
+
+    def request(_):
+        try:
+            return create(sessions, gateways, bookings, booking_id, "tinkoff",
+                          key=key if same_key else None)["id"]
+        except PaymentInProgress:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(request, range(8)))
+    [made] = {answer for answer in answers if answer is not None}
+    assert create(sessions, gateways, bookings, booking_id, "tinkoff")["id"] == made
+    inits = [r for r in fakes["tinkoff"].requests_seen if r["path"] == "/v2/Init"
+             and r["body"]["OrderId"] == made]
+    assert len(inits) == 1
+
+
 def test_idempotency_keys_are_forgotten_after_a_day(sessions, gateways, bookings):
     old_key, fresh_key = str(uuid.uuid4()), str(uuid.uuid4())
     create(sessions, gateways, bookings, bookings.add(), "tinkoff", key=old_key)
@@ -537,8 +563,8 @@ def test_idempotency_keys_are_forgotten_after_a_day(sessions, gateways, bookings
     create(sessions, gateways, bookings, bookings.add(), "tinkoff", key=fresh_key)
     assert creating.forget_idempotency_keys(sessions, SETTINGS, now()) >= 1
     with sessions() as session:
-        assert store.idempotency_key(session, old_key) is None
-        assert store.idempotency_key(session, fresh_key) is not None
+        assert session.get(IdempotencyKeyRow, old_key) is None
+        assert session.get(IdempotencyKeyRow, fresh_key) is not None
 
 
 def test_a_provider_that_cannot_start_the_payment_charges_nothing_and_a_retry_starts_afresh(

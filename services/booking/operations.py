@@ -325,9 +325,10 @@ def get_booking(session, rules, booking_id, access_token=None, link_secret=None)
     payments' to tell)."""
     row = store.load_booking_row(session, booking_id)
     check_access(row, access_token, link_secret)
+    # money taken at the desk is among the booking's payments: none at all, nothing to read
     desk = [{"payment_id": desk_row.payment_id, "amount": desk_row.amount,
              "taken_at": iso(desk_row.taken_at, rules.tz)}
-            for desk_row in store.desk_payments_of(session, row.id)]
+            for desk_row in (store.desk_payments_of(session, row.id) if row.payment_ids else ())]
     return {**booking_view(row, _hall_name(session, row.hall_id), rules.tz),
             "desk_payments": desk}
 

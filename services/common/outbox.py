@@ -6,9 +6,9 @@ and a relay publishes committed events afterwards, in order, through nameko's ev
 The relay runs inside each service process (`OutboxRelay` dependency). The statement that adds
 an event also sends a NOTIFY (delivered at commit), which wakes the relay at once; an idle relay
 only checks the table every `outbox_idle_check_seconds` as a safety net. The relay publishes a
-batch of rows persistent, waits once for the broker to confirm them all, and only then marks
-them published: a batch the broker did not confirm goes out again (consumers skip repeats by
-event_id). While the broker is away the events wait in the table and go out once it is back.
+batch of rows persistent, waits once for the broker to confirm them all, and only then commits
+their mark as published: a batch the broker did not confirm goes out again (consumers skip
+repeats by event_id). While the broker is away the events wait in the table and go out once it is back.
 """
 import json
 import socket
@@ -128,6 +128,15 @@ class ConfirmedBatches:
             self.connection = None
 
 
+# The oldest unpublished rows, marked published (now(): the transaction's start), in one round
+# trip; none unless this relay holds the lock (a volatile CTE runs once, before the rest).
+_TAKE_BATCH = text(
+    "WITH relay AS (SELECT pg_try_advisory_xact_lock(:k) AS alone) "
+    "UPDATE outbox SET published_at = now() WHERE id IN ("
+    "SELECT id FROM outbox, relay WHERE relay.alone AND published_at IS NULL "
+    "ORDER BY id LIMIT :n) RETURNING id, type, envelope")
+
+
 class Relay:
     """Publishes unpublished outbox rows of one database; no nameko container needed."""
 
@@ -146,20 +155,16 @@ class Relay:
         self._last_cleanup = 0.0
 
     def publish_pending(self):
-        """Publish one batch; returns how many rows were taken."""
+        """Publish one batch; returns how many rows were taken. The rows are marked published
+        and read in one statement, then published, and the mark commits only once the broker
+        has confirmed them (a failure rolls it back: the rows go out again next round)."""
         with self.Session() as session, session.begin():
-            if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                   {"k": RELAY_LOCK_KEY}).scalar():
-                return 0
-            rows = session.execute(
-                text("SELECT id, type, envelope FROM outbox WHERE published_at IS NULL "
-                     "ORDER BY id LIMIT :n"), {"n": self.batch}).all()
+            rows = sorted(session.execute(_TAKE_BATCH, {"k": RELAY_LOCK_KEY,
+                                                        "n": self.batch}).all())
             if rows:
-                # broker away: raises, the rows stay unpublished for the next round
+                # broker away: raises, and the rollback leaves the rows unpublished
                 self.publisher.publish([(row.envelope, row.type, row.envelope["event_id"])
                                         for row in rows])
-                session.execute(text("UPDATE outbox SET published_at = now() "
-                                     "WHERE id = ANY(:ids)"), {"ids": [row.id for row in rows]})
         if rows:
             metrics.observe_published(self.service_name, [row.envelope for row in rows])
         return len(rows)

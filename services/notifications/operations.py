@@ -190,8 +190,6 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
          "recipient": recipient, "audience": audience, "template": template, "text": text,
          "calendar": ics if channel == "email" else None, "correlation_id": tracing.current()}
         for channel, recipient in recipients])
-    if rows:
-        store.wake_couriers(session)
     return rows
 
 
@@ -372,8 +370,6 @@ def _record_manual_send(session, settings, request, booking, event_id, now):
             "channel": request["channel"], "recipient": request["recipient"],
             "audience": "direct", "template": FREE_TEXT, "text": request["text"],
             "correlation_id": tracing.current()}])
-        if rows:
-            store.wake_couriers(session)
         return rows
 
     context = booking_context(booking)

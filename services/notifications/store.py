@@ -1,7 +1,7 @@
 """Queries of the notifications service: notifications and the copies of bookings."""
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.errors.notifications import InvalidNotification
@@ -15,16 +15,19 @@ WAKE_CHANNEL = "notifications_due"
 # --- notifications ---------------------------------------------------------------------------
 
 # Built and compiled once: recording notifications is the hot path of every event's messages.
-# Core, not the ORM: its bulk insert compiled the statement anew on every call.
+# Core, not the ORM: its bulk insert compiled the statement anew on every call. Each row
+# recorded wakes the couriers from its RETURNING (PostgreSQL delivers one NOTIFY a
+# transaction, at commit), so waking them takes no statement of its own.
 _NOTIFICATIONS = NotificationRow.__table__
 _ADD = (insert(_NOTIFICATIONS)
         .on_conflict_do_nothing(constraint="notifications_once_per_event")
-        .returning(*_NOTIFICATIONS.c))
+        .returning(*_NOTIFICATIONS.c, func.pg_notify(WAKE_CHANNEL, "").label("woken")))
 
 
 def add_notifications(session, now, notifications):
     """Record pending notifications in one statement, each once per (event_id, channel,
-    recipient, template); returns the rows recorded now (one recorded before is left out).
+    recipient, template); returns the rows recorded now (one recorded before is left out),
+    and the couriers look for them right after the commit.
     Each of `notifications`: event_id, booking_id, channel, recipient, audience, template,
     text, and maybe calendar and correlation_id."""
     if not notifications:
@@ -38,11 +41,6 @@ def add_notifications(session, now, notifications):
 def notifications_of_event(session, event_id):
     return session.scalars(select(NotificationRow).where(NotificationRow.event_id == event_id)
                            .order_by(NotificationRow.id)).all()
-
-
-def wake_couriers(session):
-    """The couriers look for due notifications right after this transaction commits."""
-    session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
 _DUE = (select(_NOTIFICATIONS.c.id)

@@ -14,8 +14,9 @@ from contracts.errors.notifications import InvalidNotification, NoRecipient, Unk
 from contracts.events import make_envelope
 from contracts.ical import CalendarSettings, calendar_link
 from contracts.notifications import NotificationEventPayloadSchema
+from services.common.db import Listener
 from services.common.inbox import InboxRunner
-from services.notifications import operations
+from services.notifications import operations, store
 from services.notifications.channels import PermanentDelivery, RetryableDelivery
 from services.notifications.messages import render
 from services.notifications.operations import Claim, Outcome, Settings
@@ -132,6 +133,22 @@ def test_messages_follow_the_configured_language(session):
     operations.announce_booking_event(session, english, booking_event("booking.cancelled",
                                                                       payload), NOW)
     assert rows(session)[0].text.startswith("Booking cancelled: Белый зал")
+
+
+def test_messages_recorded_wake_the_couriers_at_commit_and_a_repeat_wakes_nobody(session,
+                                                                                 engine):
+    listener = Listener(engine.url.render_as_string(hide_password=False), store.WAKE_CHANNEL)
+    try:
+        event = booking_event("booking.confirmed", booking_payload())
+        assert operations.announce_booking_event(session, SETTINGS, event, NOW)
+        assert not listener.wait(0.2)   # not before the commit
+        session.commit()
+        assert listener.wait(5)
+        assert operations.announce_booking_event(session, SETTINGS, event, NOW) == []
+        session.commit()
+        assert not listener.wait(0.3)
+    finally:
+        listener.close()
 
 
 def test_a_repeated_event_records_nothing_more(session):

@@ -15,12 +15,14 @@ CHAIN_LIMIT = 1000
 
 def _save_statement():
     # On the table, not the ORM class: the ORM's bulk insert compiles it anew on every call.
+    # RETURNING keeps a batch one statement (SQLAlchemy 2.1 sends an upsert without it row by
+    # row); a batch never holds an event twice (the inbox hands each one over once).
     statement = insert(EventLogRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[EventLogRow.event_id],
         set_={"status": statement.excluded.status, "reaction": statement.excluded.reaction,
               "outcome": statement.excluded.outcome, "attempts": statement.excluded.attempts,
-              "updated_at": func.now()})
+              "updated_at": func.now()}).returning(EventLogRow.event_id)
 
 
 # Built once: every log write (one event, or a batch in one executemany) reuses it.

@@ -26,6 +26,15 @@ def test_the_upserts_of_the_hot_paths_are_kept_in_the_compiled_cache(statement):
     assert statement._generate_cache_key() is not None
 
 
+def test_a_batch_of_log_entries_is_written_in_one_statement():
+    # SQLAlchemy 2.1 sends an upsert without RETURNING row by row (one round trip each)
+    columns = sorted(integration_store.entry_row(
+        {"event_id": "e", "type": "booking.created", "source": "booking"}, "logged"))
+    compiled = integration_store._SAVE.compile(dialect=postgresql.psycopg2.dialect(),
+                                               for_executemany=True, column_keys=columns)
+    assert compiled._insertmanyvalues is not None
+
+
 def test_statements_that_differ_only_in_their_conflict_clause_are_not_confused():
     table = integration_store.EventLogRow.__table__
     nothing = postgresql.insert(table).on_conflict_do_nothing()

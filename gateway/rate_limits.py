@@ -2,8 +2,9 @@
 library's storage), so every gateway process shares them. Operators are not limited.
 
 A fixed window: the first request of a client starts its window, and the count goes back to
-zero when the window ends. One request costs two Redis calls: count it (the new count says
-what is left) and ask when its window ends.
+zero when the window ends. A request costs one Redis call, counting it (the new count says
+what is left). A fixed window never moves, so when it ends is asked of Redis only by the first
+request a process sees in a window that it did not open itself; the process remembers it.
 
 If Redis does not answer, requests pass (fail open) and a warning is logged: a busy studio
 losing its customers to a cache outage is worse than a burst getting through for a while, and
@@ -11,6 +12,7 @@ the holds limit in `booking` still caps what a burst can hold."""
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from limits import parse
@@ -22,6 +24,9 @@ from gateway.client_ip import client_ip
 from gateway.errors import RateLimited
 
 log = logging.getLogger(__name__)
+
+# Window ends remembered per process (the least recently used are forgotten first).
+MAX_REMEMBERED_WINDOWS = 10000
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class RateLimits:
             settings["storage_url"], key_prefix=settings["key_prefix"], wrap_exceptions=True,
             socket_connect_timeout=timeout, socket_timeout=timeout)
         self._storage_down_until = 0.0
+        self._window_ends = OrderedDict()   # key -> when its window ends (epoch seconds)
 
     def hit(self, name, request):
         """Count this request against limit `name`; raise RateLimited past the limit. Returns
@@ -60,7 +66,7 @@ class RateLimits:
         try:
             key = item.key_for(name, ip)
             count = self.storage.incr(key, item.get_expiry())
-            reset_time = self.storage.get_expiry(key)
+            reset_time = self._window_end(key, count, item.get_expiry())
         except StorageError as exc:
             self._storage_down_until = time.monotonic() + self.retry_seconds
             log.warning("rate limits not applied for %.0f s: their store does not answer (%s)",
@@ -75,6 +81,20 @@ class RateLimits:
                 {"limit": item.amount, "window": str(item), "retry_after_seconds": retry_after},
                 headers={**allowance.headers(), "Retry-After": str(retry_after)})
         return allowance
+
+    def _window_end(self, key, count, window_seconds):
+        """When the window of `key` ends: now + its length when this request opened it, else
+        as remembered, else as Redis says (the window's first request came to another
+        process, or the remembered one is over)."""
+        now = time.time()
+        end = now + window_seconds if count == 1 else self._window_ends.get(key, 0.0)
+        if end <= now:
+            end = self.storage.get_expiry(key)
+        self._window_ends[key] = end
+        self._window_ends.move_to_end(key)
+        if len(self._window_ends) > MAX_REMEMBERED_WINDOWS:
+            self._window_ends.popitem(last=False)
+        return end
 
 
 class RateLimiter(DependencyProvider):

@@ -114,3 +114,26 @@ def test_without_redis_requests_pass_and_a_warning_is_logged(caplog):
         assert [limits.hit("quote", request) for _ in range(LIMIT + 2)] == [None] * (LIMIT + 2)
     assert len(caplog.records) == 1   # then quiet for storage_retry_seconds
     assert "rate limits not applied" in caplog.records[0].getMessage()
+
+
+def test_a_windows_end_is_asked_of_redis_once_a_process_and_agrees_across_processes():
+    settings = {**limits_settings(f"{PREFIX}_ends"), "per_client_ip": {"quote": "5 per 30 seconds"}}
+    opener, other = RateLimits(settings), RateLimits(settings)
+    asked = []
+    for limits in (opener, other):
+        def counted(key, limits=limits, ask=limits.storage.get_expiry):
+            asked.append(limits)
+            return ask(key)
+        limits.storage.get_expiry = counted
+    request = Request(EnvironBuilder(environ_base={"REMOTE_ADDR": "203.0.113.50"}).get_environ())
+    try:
+        first = opener.hit("quote", request)   # opens the window: nothing to ask
+        time.sleep(1.2)
+        later = [other.hit("quote", request), other.hit("quote", request),
+                 opener.hit("quote", request)]
+        assert asked == [other]   # the other process asked once, then remembered
+        assert first.reset_seconds == 30
+        assert all(27 <= allowance.reset_seconds <= 29 for allowance in later), later
+        assert [a.remaining for a in [first, *later]] == [4, 3, 2, 1]
+    finally:
+        opener.storage.reset()

@@ -168,4 +168,5 @@ class ServiceDatabase(Database):
         self.Session = sessionmaker(bind=self.engine, class_=Session, **self.session_options)
 
 
-__all__ = ["DeclarativeBase", "Hearing", "Listener", "ServiceDatabase", "engine_for", "session_factory"]
+__all__ = ["DeclarativeBase", "Hearing", "Listener", "ServiceDatabase", "engine_for",
+           "session_factory"]

@@ -8,7 +8,8 @@ an event also sends a NOTIFY (delivered at commit), which wakes the relay at onc
 only checks the table every `outbox_idle_check_seconds` as a safety net. The relay publishes a
 batch of rows persistent, waits once for the broker to confirm them all, and only then commits
 their mark as published: a batch the broker did not confirm goes out again (consumers skip
-repeats by event_id). While the broker is away the events wait in the table and go out once it is back.
+repeats by event_id). While the broker is away the events wait in the table and go out once it
+is back.
 """
 import json
 import socket

@@ -14,9 +14,9 @@ CHAIN_LIMIT = 1000
 
 
 def _save_statement():
-    # On the table, not the ORM class: the ORM's bulk insert compiles it anew on every call.
-    # RETURNING keeps a batch one statement (SQLAlchemy 2.1 sends an upsert without it row by
-    # row); a batch never holds an event twice (the inbox hands each one over once).
+    # Core on the table: the caller wants no ORM objects back. RETURNING keeps a batch one
+    # statement (SQLAlchemy 2.1 sends an upsert without it row by row); a batch never holds
+    # an event twice (the inbox hands each one over once).
     statement = insert(EventLogRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[EventLogRow.event_id],

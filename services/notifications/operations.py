@@ -185,12 +185,11 @@ def record_messages(session, settings, now, *, event_id, booking_id, context, re
         ics = booking_calendar(context, settings.calendar,
                                stamp=context.get("updated_at") or now).decode()
     text = render(template, context, settings.language, settings.timezone)
-    rows = store.add_notifications(session, now, [
+    return store.add_notifications(session, now, [
         {"event_id": event_id, "booking_id": booking_id, "channel": channel,
          "recipient": recipient, "audience": audience, "template": template, "text": text,
          "calendar": ics if channel == "email" else None, "correlation_id": tracing.current()}
         for channel, recipient in recipients])
-    return rows
 
 
 def _tell_customer_and_studio(session, settings, event, context, customer, templates, now):
@@ -365,12 +364,11 @@ def send(session, settings, request, booking, now, request_id=None):
 def _record_manual_send(session, settings, request, booking, event_id, now):
     """The rows recorded now for an operator's message (none when its event id has them)."""
     if "text" in request:
-        rows = store.add_notifications(session, now, [{
+        return store.add_notifications(session, now, [{
             "event_id": event_id, "booking_id": request.get("booking_id"),
             "channel": request["channel"], "recipient": request["recipient"],
             "audience": "direct", "template": FREE_TEXT, "text": request["text"],
             "correlation_id": tracing.current()}])
-        return rows
 
     context = booking_context(booking)
     recipients = choose_customer_recipients(context.get("customer"))

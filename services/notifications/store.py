@@ -14,10 +14,11 @@ WAKE_CHANNEL = "notifications_due"
 
 # --- notifications ---------------------------------------------------------------------------
 
-# Built and compiled once: recording notifications is the hot path of every event's messages.
-# Core, not the ORM: its bulk insert compiled the statement anew on every call. Each row
-# recorded wakes the couriers from its RETURNING (PostgreSQL delivers one NOTIFY a
-# transaction, at commit), so waking them takes no statement of its own.
+# Built once (and compiled once: SQLAlchemy 2.1 caches ON CONFLICT statements): recording
+# notifications is the hot path of every event's messages. Core on the table: the courier and
+# the event payloads read plain rows, no ORM objects are built. Each row recorded wakes the
+# couriers from its RETURNING (PostgreSQL delivers one NOTIFY a transaction, at commit), so
+# waking them takes no statement of its own.
 _NOTIFICATIONS = NotificationRow.__table__
 _ADD = (insert(_NOTIFICATIONS)
         .on_conflict_do_nothing(constraint="notifications_once_per_event")
@@ -106,7 +107,6 @@ def _notification_id(value):
 # --- copies of bookings -------------------------------------------------------------------------
 
 def _save_copy_statement():
-    # On the table, not the ORM class: the ORM's bulk insert compiles it anew on every call.
     statement = insert(BookingCopyRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[BookingCopyRow.booking_id],

@@ -9,10 +9,11 @@ stores the outcomes of the sends that finished and claims the next items in one 
 a courier needs one database connection however many sends are in flight.
 
 `work` says what is sent and how:
-    claim_due(session, now, limit) -> [claim]        take due items for one try (leased)
+    claim_due(session, now, limit) -> ([claim], next_due_at)
+                      take due items for one try (leased), and see when the first item not
+                      taken falls due (None: none is pending; any when `limit` were taken)
     deliver(claim) -> outcome                        send; no database work
     record_outcome(session, claim, outcome, now)     store how it went
-    next_due_at(session) -> datetime | None
     wake_channel: str
 """
 import logging
@@ -70,11 +71,10 @@ class Courier:
         with self.Session() as session, session.begin():
             for claim, outcome in finished:
                 self.work.record_outcome(session, claim, outcome, now())
-            claims = self.work.claim_due(session, now(), limit) if limit else []
-            if len(claims) == limit:
-                return claims, self.interval_seconds  # no room left: a finished send wakes us
-            due = self.work.next_due_at(session)
-        if due is None:
+            if not limit:
+                return [], self.interval_seconds  # no room left: a finished send wakes us
+            claims, due = self.work.claim_due(session, now(), limit)
+        if len(claims) == limit or due is None:
             return claims, self.interval_seconds
         return claims, min(self.interval_seconds,
                            max(MIN_WAIT_SECONDS, (due - now()).total_seconds()))

@@ -13,16 +13,14 @@ class WebhookWork:
         self.settings = settings
 
     def claim_due(self, session, now, limit):
-        return webhooks.claim_due(session, self.settings, now, limit)
+        claims = webhooks.claim_due(session, self.settings, now, limit)
+        return claims, webhooks.next_due_at(session) if len(claims) < limit else None
 
     def deliver(self, claim):
         return webhooks.deliver(claim, self.settings, now())
 
     def record_outcome(self, session, claim, outcome, now):
         webhooks.record_outcome(session, self.settings, claim, outcome, now)
-
-    def next_due_at(self, session):
-        return webhooks.next_due_at(session)
 
 
 class WebhookDelivery(CourierProvider):

@@ -22,9 +22,6 @@ class NotificationWork:
     def record_outcome(self, session, claim, outcome, now):
         operations.record_outcome(session, self.settings, claim, outcome, now)
 
-    def next_due_at(self, session):
-        return store.next_due_at(session)
-
 
 class Delivery(CourierProvider):
     """Declare it on the service (`delivery = Delivery()`) to run its courier."""

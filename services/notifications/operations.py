@@ -415,8 +415,9 @@ class Outcome:
 
 
 def claim_due(session, settings, now, limit):
-    return [Claim(*row) for row in store.claim_due(session, now, limit,
-                                                   settings.delivery_lease_seconds)]
+    """([Claim] taken for one try, when the next notification not taken falls due or None)."""
+    rows, next_due_at = store.claim_due(session, now, limit, settings.delivery_lease_seconds)
+    return [Claim(*row) for row in rows], next_due_at
 
 
 def deliver(claim, channels, settings):

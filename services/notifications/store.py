@@ -1,7 +1,7 @@
 """Queries of the notifications service: notifications and the copies of bookings."""
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 
 from contracts.errors.notifications import InvalidNotification
@@ -49,21 +49,34 @@ _DUE = (select(_NOTIFICATIONS.c.id)
                _NOTIFICATIONS.c.next_attempt_at <= bindparam("now"))
         .order_by(_NOTIFICATIONS.c.next_attempt_at, _NOTIFICATIONS.c.id)
         .limit(bindparam("limit")).with_for_update(skip_locked=True))
-_CLAIM = (update(_NOTIFICATIONS)
-          .where(_NOTIFICATIONS.c.id.in_(_DUE.scalar_subquery()))
-          .values(attempts=_NOTIFICATIONS.c.attempts + 1,
-                  next_attempt_at=bindparam("lease_until"), updated_at=bindparam("now"))
-          .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.channel, _NOTIFICATIONS.c.recipient,
-                     _NOTIFICATIONS.c.text, _NOTIFICATIONS.c.attempts,
-                     _NOTIFICATIONS.c.calendar))
+_CLAIMED = (update(_NOTIFICATIONS)
+            .where(_NOTIFICATIONS.c.id.in_(_DUE.scalar_subquery()))
+            .values(attempts=_NOTIFICATIONS.c.attempts + 1,
+                    next_attempt_at=bindparam("lease_until"), updated_at=bindparam("now"))
+            .returning(_NOTIFICATIONS.c.id, _NOTIFICATIONS.c.channel, _NOTIFICATIONS.c.recipient,
+                       _NOTIFICATIONS.c.text, _NOTIFICATIONS.c.attempts,
+                       _NOTIFICATIONS.c.calendar)
+            .cte("claimed"))
+# The statement reads the rows as they were before its own UPDATE: the ones it claims are left
+# out, so the time is when the first notification this claim does not take falls due.
+_NEXT_DUE = (select(func.min(_NOTIFICATIONS.c.next_attempt_at).label("next_due_at"))
+             .where(_NOTIFICATIONS.c.status == "pending",
+                    _NOTIFICATIONS.c.id.not_in(select(_CLAIMED.c.id)))
+             .subquery("next_due"))
+# One row per claim, or one row of NULLs when nothing was due; next_due_at on each.
+_CLAIM = (select(*_CLAIMED.c, _NEXT_DUE.c.next_due_at)
+          .select_from(_NEXT_DUE.outerjoin(_CLAIMED, true())))
 
 
 def claim_due(session, now, limit, lease_seconds):
     """Take up to `limit` due pending notifications for delivery by this courier, counting
-    the try. The claim lapses after `lease_seconds` (a courier that died mid-send), so no
-    notification is held forever; SKIP LOCKED keeps couriers from waiting on each other."""
-    return session.execute(_CLAIM, {"now": now, "limit": limit,
+    the try, and see when the next one not taken falls due, in one statement: (claimed rows,
+    that time or None). The claim lapses after `lease_seconds` (a courier that died
+    mid-send), so no notification is held forever; SKIP LOCKED keeps couriers from waiting
+    on each other."""
+    rows = session.execute(_CLAIM, {"now": now, "limit": limit,
                                     "lease_until": now + timedelta(seconds=lease_seconds)}).all()
+    return [row[:-1] for row in rows if row.id is not None], rows[0].next_due_at
 
 
 def settle_claimed(session, notification_id, attempts, changes):
@@ -76,10 +89,6 @@ def settle_claimed(session, notification_id, attempts, changes):
                _NOTIFICATIONS.c.status == "pending")
         .values(**changes).returning(*_NOTIFICATIONS.c)).first()
 
-
-def next_due_at(session):
-    return session.scalar(select(func.min(NotificationRow.next_attempt_at))
-                          .where(NotificationRow.status == "pending"))
 
 
 def list_notification_rows(session, booking_id=None, status=None, channel=None, cursor=None,

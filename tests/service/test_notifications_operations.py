@@ -98,7 +98,7 @@ class ScriptedChannel:
 
 
 def deliver_all(session, channels, now, settings=SETTINGS):
-    claims = operations.claim_due(session, settings, now, 100)
+    claims, _ = operations.claim_due(session, settings, now, 100)
     session.commit()
     for claim in claims:
         outcome = operations.deliver(claim, channels, settings)
@@ -365,7 +365,7 @@ def test_two_couriers_never_claim_the_same_notification(engine, session):
     def courier():
         with Session(engine) as own:
             barrier.wait()
-            claimed.append([c.id for c in operations.claim_due(own, SETTINGS, NOW, 4)])
+            claimed.append([c.id for c in operations.claim_due(own, SETTINGS, NOW, 4)[0]])
             own.commit()
 
     threads = [threading.Thread(target=courier) for _ in range(2)]
@@ -377,12 +377,32 @@ def test_two_couriers_never_claim_the_same_notification(engine, session):
     assert len(ids) == len(set(ids)) == 6
 
 
+def test_a_claim_tells_when_the_next_notification_not_taken_falls_due(session):
+    # nothing pending: no time (the courier waits its interval)
+    assert operations.claim_due(session, SETTINGS, NOW, 10) == ([], None)
+    first, second = _one_pending(session, recipient="1"), _one_pending(session, recipient="2")
+    later = NOW + timedelta(seconds=SETTINGS.delivery_lease_seconds / 2)
+    session.execute(text("UPDATE notifications SET next_attempt_at = :later WHERE id = :id"),
+                    {"later": later, "id": second["id"]})
+    session.commit()
+
+    # the one taken does not count, though it was due before the statement ran
+    claims, next_due_at = operations.claim_due(session, SETTINGS, NOW, 10)
+    session.commit()
+    assert [c.id for c in claims] == [first["id"]] and next_due_at == later
+    # the second taken in its turn: next is when the first one's claim lapses
+    claims, next_due_at = operations.claim_due(session, SETTINGS, later, 10)
+    session.commit()
+    assert [c.id for c in claims] == [second["id"]]
+    assert next_due_at == NOW + timedelta(seconds=SETTINGS.delivery_lease_seconds)
+
+
 def test_a_lapsed_claim_is_taken_again_and_the_late_outcome_is_ignored(session):
     _one_pending(session)
-    [first] = operations.claim_due(session, SETTINGS, NOW, 10)
+    [first], _ = operations.claim_due(session, SETTINGS, NOW, 10)
     session.commit()
     lapsed = NOW + timedelta(seconds=SETTINGS.delivery_lease_seconds)
-    [second] = operations.claim_due(session, SETTINGS, lapsed, 10)
+    [second], _ = operations.claim_due(session, SETTINGS, lapsed, 10)
     session.commit()
     assert (first.attempts, second.attempts) == (1, 2)
 

@@ -20,7 +20,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from contracts.errors.base import InvalidRequest
-from contracts.errors.payments import IdempotencyKeyReused, PaymentInProgress, PaymentProviderFailed
+from contracts.errors.payments import (
+    BookingNotPayable,
+    IdempotencyKeyReused,
+    PaymentInProgress,
+    PaymentProviderFailed,
+)
 from contracts.payments import CreatePaymentSchema
 from services.common.input import load
 from services.payments import domain, receipts, store, views
@@ -88,6 +93,8 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
             session, key_row, booking, kind, gateway, provider_name, return_url, now,
             settings.receipts)
         if key_row is not None:
+            # a repeat finds the payment here, without trying to insert one (which would wait
+            # on this payment's second transaction while holding the key)
             key_row.payment_id = payment.id
         if payment.provider_payment_id is not None:
             answer = views.created_view(payment)
@@ -112,16 +119,22 @@ def _check_return_url(settings, return_url):
 def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, return_url,
                       now, receipt_settings):
     """(payment row, created by this call?): the key's pending payment, the booking's pending
-    payment of this kind, or a new pending one."""
+    payment of this kind, or a new pending one. The new one is tried first: the booking's
+    pending payment of this kind is looked for only when the insert finds one (the common
+    case, a first request, takes no look)."""
     if key_row is not None and key_row.payment_id is not None:
         earlier = store.find_payment(session, key_row.payment_id)
         if earlier is not None and earlier.status == domain.PENDING:
             return earlier, False
-    existing = store.pending_payment(session, booking["id"], kind)
-    if existing is not None:
+    try:
+        amount = domain.amount_due(booking, kind,
+                                  store.money_taken_for_booking(session, booking["id"]))
+    except BookingNotPayable:
+        # a payment started before the booking stopped taking one is still the answer
+        existing = store.pending_payment(session, booking["id"], kind)
+        if existing is None:
+            raise
         return existing, False
-    amount = domain.amount_due(booking, kind,
-                              store.money_taken_for_booking(session, booking["id"]))
     description = domain.description(booking, kind)
     row = store.insert_payment(session, dict(
         id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
@@ -132,12 +145,13 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
         refunded_amount=0, provider_state={}, created_at=now, updated_at=now))
     if row is not None:
         return row, True
-    # A concurrent request made the booking's pending payment of this kind first.
-    winner = store.pending_payment(session, booking["id"], kind)
-    if winner is None:
+    # The booking has a pending payment of this kind: an earlier request's, or a concurrent
+    # one's that got there first.
+    existing = store.pending_payment(session, booking["id"], kind)
+    if existing is None:
         raise PaymentInProgress("Another payment of this booking was being made; ask again.",
                                 {"booking_id": booking["id"]})
-    return winner, False
+    return existing, False
 
 
 def _start_at_provider(sessions, gateways, settings, payment, key):
@@ -158,11 +172,8 @@ def _start_at_provider(sessions, gateways, settings, payment, key):
                                     "nothing was charged. Try again.",
                                     {"gateway": payment.gateway})
     with sessions() as session:
-        row = store.load_payment(session, payment.id, for_update=True)
-        if row.provider_payment_id is None:
-            row.provider_payment_id = str(started.provider_payment_id)
-            row.confirmation_url = started.confirmation_url
-            row.provider_state = started.raw or {}
+        row = store.record_provider_start(session, payment.id, str(started.provider_payment_id),
+                                          started.confirmation_url, started.raw or {})
         answer = views.created_view(row)
         if key is not None:
             store.keep_first_answer(session, key, answer)

@@ -28,19 +28,19 @@ def checkout_cards():
 
 
 def _mock_payment(session, gateways, payment_id, for_update=False):
+    """(the payment, its checkout or None), the payment locked with for_update."""
     gateways.adapter(MOCK)  # UnknownGateway outside mock mode
-    row = store.load_payment(session, payment_id, for_update=for_update)
+    row, checkout = store.payment_and_mock_checkout(session, payment_id, for_update)
     if row.provider != MOCK:
         raise PaymentNotFound(f"There is no mock checkout for payment {payment_id}.",
                               {"payment_id": payment_id})
-    return row
+    return row, checkout
 
 
 def mock_checkout_page(sessions, gateways, payment_id):
     """What the mock checkout page shows."""
     with sessions() as session:
-        row = _mock_payment(session, gateways, payment_id)
-        checkout = store.mock_checkout(session, row.id)
+        row, checkout = _mock_payment(session, gateways, payment_id)
         return {"payment_id": row.id, "description": row.description, "amount": row.amount,
                 "currency": row.currency, "status": row.status, "return_url": row.return_url,
                 "outcome": checkout.outcome if checkout else None,
@@ -53,8 +53,7 @@ def mock_checkout(sessions, gateways, settings, payment_id, card_number, now):
     tries again if that one does not get through). Repeating returns the first outcome.
     Returns ({payment_id, outcome, return_url}, the first delivery or None for a repeat)."""
     with sessions() as session:
-        row = _mock_payment(session, gateways, payment_id, for_update=True)
-        checkout = store.mock_checkout(session, row.id)
+        row, checkout = _mock_payment(session, gateways, payment_id, for_update=True)
         if checkout is not None:
             return {"payment_id": row.id, "outcome": checkout.outcome,
                     "return_url": row.return_url}, None
@@ -78,10 +77,10 @@ def mock_checkout(sessions, gateways, settings, payment_id, card_number, now):
 
 def mock_state(session, payment_id):
     """The mock provider's answer to a fetch: the outcome recorded at its checkout."""
-    row = store.find_payment(session, payment_id)
-    if row is None:
+    try:
+        row, checkout = store.payment_and_mock_checkout(session, payment_id)
+    except PaymentNotFound:
         return None
-    checkout = store.mock_checkout(session, row.id)
     if checkout is None:
         return {"status": domain.PENDING, "amount": row.amount, "currency": row.currency}
     return {"status": checkout.outcome, "amount": checkout.amount,
@@ -107,14 +106,13 @@ def deliver_mock_webhooks(sessions, settings, post, now, deliveries=None, limit=
             error = None if status == 200 else f"HTTP {status}"
         except Exception as exc:  # the endpoint is away: try again later
             error = type(exc).__name__
+        if error is None:
+            changes = {"delivered_at": now, "next_attempt_at": None}
+        elif attempts >= MOCK_DELIVERY_MAX_ATTEMPTS:
+            log.warning("mock webhook of payment %s given up: %s", payment_id, error)
+            changes = {"next_attempt_at": None}
+        else:
+            changes = {"next_attempt_at": now + timedelta(seconds=min(60, 2 ** attempts))}
         with sessions() as session:
-            row = session.get(MockCheckoutRow, payment_id, with_for_update=True)
-            row.last_error = error
-            if error is None:
-                row.delivered_at, row.next_attempt_at = now, None
-            elif attempts >= MOCK_DELIVERY_MAX_ATTEMPTS:
-                log.warning("mock webhook of payment %s given up: %s", payment_id, error)
-                row.next_attempt_at = None
-            else:
-                row.next_attempt_at = now + timedelta(seconds=min(60, 2 ** attempts))
+            store.settle_mock_delivery(session, payment_id, {"last_error": error, **changes})
     return len(deliveries)

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.errors.payments import PaymentNotFound
 from services.common.db import row_by_id
+from services.common.input import uuid_or_none
 from services.payments.domain import PENDING, REFUND_PENDING, REFUNDABLE, SETTLED
 from services.payments.models import IdempotencyKeyRow, MockCheckoutRow, PaymentRow, ProviderNotificationRow, RefundRow
 
@@ -58,6 +59,18 @@ def insert_payment(session, fields):
         .returning(PaymentRow)).first()
 
 
+def record_provider_start(session, payment_id, provider_payment_id, confirmation_url, state):
+    """The provider's answer to starting the payment, unless one is recorded already (a
+    concurrent repeat's): the row after, in one statement."""
+    started = session.scalars(
+        update(PaymentRow)
+        .where(PaymentRow.id == payment_id, PaymentRow.provider_payment_id.is_(None))
+        .values(provider_payment_id=provider_payment_id, confirmation_url=confirmation_url,
+                provider_state=state)
+        .returning(PaymentRow).execution_options(synchronize_session=False)).first()
+    return started or load_payment(session, payment_id)
+
+
 def money_taken_for_booking(session, booking_id):
     """Kopecks our settled payments of the booking hold (paid minus refunded)."""
     return session.scalar(select(func.coalesce(
@@ -82,14 +95,16 @@ def list_payments(session, booking_id=None, status=None, limit=50):
     return session.scalars(query.limit(limit)).all()
 
 
-def payment_for_notification(session, provider_name, notification):
+def payment_for_notification(session, provider_name, notification, for_update=False):
     """Our payment a verified notification speaks of: by our id when it carries it, else by
-    the provider's id."""
-    row = find_payment(session, notification.payment_id) if notification.payment_id else None
+    the provider's id; locked with for_update."""
+    row = (row_by_id(session, PaymentRow, notification.payment_id, for_update)
+           if notification.payment_id else None)
     if row is None and notification.provider_payment_id:
-        row = session.scalars(select(PaymentRow).where(
+        query = select(PaymentRow).where(
             PaymentRow.provider == provider_name,
-            PaymentRow.provider_payment_id == str(notification.provider_payment_id))).first()
+            PaymentRow.provider_payment_id == str(notification.provider_payment_id))
+        row = session.scalars(query.with_for_update() if for_update else query).first()
     if row is not None and row.provider != provider_name:
         return None
     return row
@@ -193,8 +208,24 @@ def insert_refund(session, row):
 
 # --- the mock provider's side --------------------------------------------------------------------
 
-def mock_checkout(session, payment_id):
-    return row_by_id(session, MockCheckoutRow, payment_id)
+def payment_and_mock_checkout(session, payment_id, for_update=False):
+    """(the payment, its mock checkout or None) in one statement, the payment locked with
+    for_update; PaymentNotFound when there is no such payment."""
+    key = uuid_or_none(payment_id)
+    query = (select(PaymentRow, MockCheckoutRow)
+             .outerjoin(MockCheckoutRow, MockCheckoutRow.payment_id == PaymentRow.id)
+             .where(PaymentRow.id == key))
+    found = None if key is None else session.execute(
+        query.with_for_update(of=PaymentRow) if for_update else query).first()
+    if found is None:
+        raise PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
+    return tuple(found)
+
+
+def settle_mock_delivery(session, payment_id, changes):
+    """Store how a mock webhook's try went, in one statement."""
+    session.execute(update(MockCheckoutRow).where(MockCheckoutRow.payment_id == payment_id)
+                    .values(**changes).execution_options(synchronize_session=False))
 
 
 def claim_mock_deliveries(session, now, lease_seconds, limit):

@@ -73,7 +73,9 @@ def handle_webhook(sessions, gateways, gateway_name, headers, body, query, remot
         if must_fetch and store.notification_seen(session, gateway_name,
                                                   notification.dedupe_key):
             return reply
-        row = store.payment_for_notification(session, gateway_name, notification)
+        # acted on in this transaction: locked as it is read
+        row = store.payment_for_notification(session, gateway_name, notification,
+                                             for_update=not must_fetch)
         ours = row is not None and (
             row.provider_payment_id is None or notification.provider_payment_id is None
             or str(notification.provider_payment_id) == row.provider_payment_id)
@@ -87,8 +89,7 @@ def handle_webhook(sessions, gateways, gateway_name, headers, body, query, remot
         if not must_fetch:
             if store.record_notification(session, gateway_name, notification.dedupe_key,
                                          row.id, notification.raw):  # else a repeat
-                apply_settlement(session, store.load_payment(session, row.id, for_update=True),
-                                 notification, now)
+                apply_settlement(session, row, notification, now)
             return reply
         payment_id, provider_payment_id = row.id, row.provider_payment_id
 

@@ -473,6 +473,16 @@ def test_a_booking_that_takes_no_payment_is_409(sessions, gateways, bookings, st
         create(sessions, gateways, bookings, booking_id, "tinkoff", kind="full")
 
 
+def test_a_payment_started_before_the_booking_stopped_taking_one_is_still_the_answer(
+        sessions, gateways, bookings):
+    booking_id = bookings.add()
+    started = create(sessions, gateways, bookings, booking_id, "tinkoff")
+    bookings.views[booking_id]["status"] = "cancelled"
+    assert create(sessions, gateways, bookings, booking_id, "tinkoff") == started
+    with pytest.raises(BookingNotPayable):  # no payment of this kind was started
+        create(sessions, gateways, bookings, booking_id, "tinkoff", kind="full")
+
+
 def test_a_prepayment_already_taken_here_is_not_asked_twice(sessions, gateways, fakes, bookings):
     created, provider_id = tinkoff_payment(sessions, gateways, bookings, fakes["tinkoff"])
     fakes["tinkoff"].pay(provider_id)  # the booking has not recorded it yet

@@ -39,13 +39,13 @@ class BookingService(Pingable):
     @rpc
     def list_halls(self, include_inactive=False):
         """Halls taking bookings (all halls with include_inactive=True)."""
-        with self.db.get_session() as session:
+        with self.db.reading() as session:
             return operations.list_halls(session, include_inactive, self.rules)
 
     @rpc
     def get_hall(self, hall_id):
         """One hall with its tariff, opening hours and buffer."""
-        with self.db.get_session() as session:
+        with self.db.reading() as session:
             return operations.hall_detail_view(operations.store.load_hall_row(session, hall_id))
 
     @rpc
@@ -101,7 +101,7 @@ class BookingService(Pingable):
     @rpc
     def get_availability(self, hall_id, start_date, end_date):
         """Free slots with prices per local day, start_date..end_date (YYYY-MM-DD)."""
-        with self.db.get_session() as session:
+        with self.db.reading() as session:
             return operations.availability(session, self.rules, hall_id, start_date,
                                            end_date, now())
 
@@ -109,7 +109,7 @@ class BookingService(Pingable):
     def quote(self, hall_id, start, end):
         """{price_total, prepayment_amount, currency} for a booking of [start, end).
         Raises BookingRuleViolation (per field) for a time the rules refuse."""
-        with self.db.get_session() as session:
+        with self.db.reading() as session:
             return operations.price_quote(session, self.rules, hall_id, start, end, now())
 
     # --- bookings ---
@@ -131,7 +131,7 @@ class BookingService(Pingable):
     def get_booking(self, booking_id, access_token=None):
         """A booking, with its desk_payments; with access_token, only if the token is the
         booking's (or the link token of its messages)."""
-        with self.db.get_session() as session:
+        with self.db.reading() as session:
             return operations.get_booking(session, self.rules, booking_id, access_token,
                                           self.link_secret)
 

@@ -1,6 +1,7 @@
 """The booking service's use cases. Each runs inside the caller's unit of work (one session,
 one transaction) and records its events in the outbox of that same transaction."""
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -302,9 +303,14 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
                if key and rules.hold_limits[kind]}
     if holders:
         check_unpaid_holds(store.count_unpaid_holds(session, holders, now), rules)
-    expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
-    row = store.insert_booking(session, booking, hall, token_hash(access_token),
-                               data.get("comment"), client_ip, now)
+    insert = functools.partial(store.insert_booking, session, booking, hall,
+                               token_hash(access_token), data.get("comment"), client_ip, now)
+    row = insert(if_free=True)
+    if row is None:
+        # Something holds part of the slot: a hold whose time has run out is expired here
+        # (before the new booking's event, as the timer would have), anything else is SlotTaken.
+        expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
+        row = insert()
     view = booking_view(row, hall.name, rules.tz)
     _record(session, "booking.created", view)
     return {**view, "access_token": access_token}

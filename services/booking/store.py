@@ -178,11 +178,18 @@ _INSERT_BOOKING = text(
     ":end_at, :busy, :status, :price_total, :prepayment_amount, :amount_paid, :currency, "
     ":hold_expires_at, CAST(:payment_ids AS jsonb), CAST(:customer AS jsonb), :comment, "
     ":access_token_hash, :client_ip, :created_at) RETURNING *")
+# The same, skipped (no row back) when the slot is held: the exclusion constraint arbitrates
+# without an error, so the transaction goes on (concurrent requests for one slot wait for each
+# other's insert, as with a unique index, rather than deadlock).
+_INSERT_BOOKING_IF_FREE = text(_INSERT_BOOKING.text.replace(
+    " RETURNING *", " ON CONFLICT DO NOTHING RETURNING *"))
 
 
-def insert_booking(session, booking, hall, access_token_hash, comment, client_ip, now):
+def insert_booking(session, booking, hall, access_token_hash, comment, client_ip, now,
+                   if_free=False):
     """One INSERT, guarded by the exclusion constraint: of overlapping requests exactly one
-    commits, the others get SlotTaken (and their transaction is over: no savepoint)."""
+    commits, the others get SlotTaken (and their transaction is over: no savepoint). With
+    if_free, an overlap returns None instead and the transaction goes on."""
     params = {
         "id": booking.id, "hall_id": booking.hall_id, "start_at": booking.start,
         "end_at": booking.end,
@@ -193,8 +200,9 @@ def insert_booking(session, booking, hall, access_token_hash, comment, client_ip
         "payment_ids": json.dumps(booking.payment_ids),
         "customer": json.dumps(booking.customer, ensure_ascii=False), "comment": comment,
         "access_token_hash": access_token_hash, "client_ip": client_ip, "created_at": now}
-    with slot_taken_on_overlap(hall):
-        return session.execute(_INSERT_BOOKING, params).one()
+    with slot_taken_on_overlap(hall):  # a closure's trigger refuses even with if_free
+        return session.execute(_INSERT_BOOKING_IF_FREE if if_free else _INSERT_BOOKING,
+                               params).one_or_none()
 
 
 @contextmanager

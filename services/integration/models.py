@@ -70,6 +70,18 @@ class WebhookEndpointRow(Base):
     updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
+class WebhookEndpointsStampRow(Base):
+    """One row, stamped anew (migration 0006's trigger) whenever an endpoint is added or its
+    event types or active flag change: the event log's writes return it, so a process knows
+    whether the endpoints it keeps are still the ones to queue deliveries for."""
+
+    __tablename__ = "webhook_endpoints_stamp"
+    __table_args__ = (sa.CheckConstraint("singleton", name="webhook_endpoints_stamp_one_row"),)
+
+    singleton = sa.Column(sa.Boolean, primary_key=True, server_default="true")
+    stamp = sa.Column(UUID(as_uuid=False), nullable=False, server_default=sa.text("gen_random_uuid()"))
+
+
 class WebhookDeliveryRow(Base):
     """One event for one endpoint, and how sending it went."""
 

@@ -8,21 +8,28 @@ from sqlalchemy.dialects.postgresql import insert
 from contracts.errors.integration import EventNotFound
 from services.common.input import uuid_or_none
 from services.common.paging import decode_cursor, page
-from services.integration.models import EventLogRow
+from services.integration.models import EventLogRow, WebhookEndpointsStampRow
 
 CHAIN_LIMIT = 1000
+
+
+# session.info: the webhook endpoints' stamp as this transaction's log write saw it.
+ENDPOINTS_STAMP = "webhook_endpoints_stamp"
 
 
 def _save_statement():
     # Core on the table: the caller wants no ORM objects back. RETURNING keeps a batch one
     # statement (SQLAlchemy 2.1 sends an upsert without it row by row); a batch never holds
-    # an event twice (the inbox hands each one over once).
+    # an event twice (the inbox hands each one over once). It also returns the webhook
+    # endpoints' stamp, read by the same statement, for the deliveries that follow.
     statement = insert(EventLogRow.__table__)
     return statement.on_conflict_do_update(
         index_elements=[EventLogRow.event_id],
         set_={"status": statement.excluded.status, "reaction": statement.excluded.reaction,
               "outcome": statement.excluded.outcome, "attempts": statement.excluded.attempts,
-              "updated_at": func.now()}).returning(EventLogRow.event_id)
+              "updated_at": func.now()}).returning(
+        EventLogRow.event_id,
+        select(WebhookEndpointsStampRow.stamp).scalar_subquery().label("endpoints_stamp"))
 
 
 # Built once: every log write (one event, or a batch in one executemany) reuses it.
@@ -47,7 +54,8 @@ def save_entries(session, rows):
     """Write log rows (entry_row), or update how their reactions went. The events' own fields
     and received_at are kept from the first write."""
     if rows:
-        session.execute(_SAVE, rows)
+        saved = session.execute(_SAVE, rows).all()
+        session.info[ENDPOINTS_STAMP] = saved[0].endpoints_stamp
 
 
 def save_entry(session, envelope, status, reaction=None, outcome=None, attempts=1):

@@ -183,14 +183,32 @@ def wake_couriers(session):
     session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
 
 
-def enqueue(session, envelopes, now):
-    """One pending delivery of each event per active endpoint that wants it; a repeat of an
-    event adds none. One look at the endpoints for all the events (a consumer's batch).
-    Returns how many were added."""
-    if not envelopes:
-        return 0
+# The active endpoints as last read by this process, under the stamp they were read at.
+_kept_endpoints = (None, ())
+
+
+def active_endpoints(session):
+    """[(id, event_types)] of the active endpoints. Kept between transactions while the stamp
+    this transaction's log write returned is the one they were read under: no look at the
+    endpoints at all then. (Read after that write, a list is never older than its stamp.)"""
+    global _kept_endpoints
+    stamp = session.info.pop(store.ENDPOINTS_STAMP, None)
+    if stamp is not None and _kept_endpoints[0] == stamp:
+        return _kept_endpoints[1]
     endpoints = session.execute(select(WebhookEndpointRow.id, WebhookEndpointRow.event_types)
                                 .where(WebhookEndpointRow.active.is_(True))).all()
+    if stamp is not None:
+        _kept_endpoints = (stamp, endpoints)
+    return endpoints
+
+
+def enqueue(session, envelopes, now):
+    """One pending delivery of each event per active endpoint that wants it; a repeat of an
+    event adds none. One look at the endpoints for all the events (a consumer's batch), none
+    while they have not changed. Returns how many were added."""
+    if not envelopes:
+        return 0
+    endpoints = active_endpoints(session)
     deliveries = [{
         "endpoint_id": endpoint_id, "event_id": envelope["event_id"],
         "event_type": envelope["type"],

@@ -2,11 +2,13 @@
 verifies signatures with the Standard Webhooks package; the clock is in the test's hand."""
 import ipaddress
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy
 import urllib3
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -125,6 +127,51 @@ def test_a_batch_of_events_is_fanned_out_in_one_go_each_event_to_the_endpoints_t
     assert [d["event_type"] for d in deliveries(session, bookings)] == \
         ["booking.confirmed", "booking.confirmed"]
     assert webhooks.enqueue(session, [], START) == 0
+
+
+def log_and_enqueue(session, envelope):
+    """As the integration service does: the event logged, then its deliveries queued, in one
+    transaction."""
+    store.save_entry(session, envelope, "logged")
+    added = webhooks.enqueue(session, [envelope], START)
+    session.commit()
+    return added
+
+
+def endpoint_reads(statements):
+    return [s for s in statements if re.search(r"FROM webhook_endpoints\b", s)]
+
+
+def test_the_endpoints_are_read_again_only_when_their_stamp_moves(engine, session, receiver):
+    looks = []
+    listen = lambda conn, cursor, statement, *rest: looks.append(statement)  # noqa: E731
+    sqlalchemy.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        first = register(session, receiver, ["booking.*"])
+        assert log_and_enqueue(session, booking_event()) == 1
+        looks.clear()
+        assert log_and_enqueue(session, booking_event()) == 1
+        assert not endpoint_reads(looks)  # kept
+
+        second = register(session, receiver, ["booking.*"])  # a new endpoint: a new stamp
+        assert log_and_enqueue(session, booking_event()) == 2
+        # changed by hand, not by the service: the trigger stamps it all the same
+        session.execute(text("UPDATE webhook_endpoints SET active = false WHERE id = :id"),
+                        {"id": first["id"]})
+        session.commit()
+        assert log_and_enqueue(session, booking_event()) == 1
+        session.execute(text("UPDATE webhook_endpoints SET event_types = '[\"payment.*\"]' "
+                             "WHERE id = :id"), {"id": second["id"]})
+        session.commit()
+        assert log_and_enqueue(session, booking_event()) == 0
+        # what the couriers write of an endpoint's failures changes nothing it is queued for
+        looks.clear()
+        session.execute(text("UPDATE webhook_endpoints SET failing_since = now()"))
+        session.commit()
+        assert log_and_enqueue(session, booking_event()) == 0
+        assert not endpoint_reads(looks)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", listen)
 
 
 def test_an_endpoint_trusted_with_personal_data_gets_the_customer(session, receiver):

@@ -5,8 +5,9 @@ A commit that records something to send NOTIFYs `work.wake_channel`, which wakes
 of every process of the service at once; otherwise it looks again when the next retry falls
 due, and at least every `interval_seconds`. Each item is sent by its own green thread (up to
 `concurrency` at a time), so a slow receiver delays only its own items. The courier's own loop
-stores the outcomes of the sends that finished and claims the next items in one transaction, so
-a courier needs one database connection however many sends are in flight.
+stores the outcomes of the sends that finished (within STORE_WITHIN_SECONDS) and claims the next
+items in one transaction, so a courier needs one database connection however many sends are in
+flight.
 
 `work` says what is sent and how:
     claim_due(session, now, limit) -> ([claim], next_due_at)
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 # When due rows exist that another courier is claiming right now: look again this soon.
 MIN_WAIT_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5
+# A finished send's outcome is stored by the next round, which comes at most this long after:
+# under load a commit's NOTIFY brings that round sooner, and one transaction stores the
+# outcomes and claims the new items (a round of its own per send would double the rounds).
+STORE_WITHIN_SECONDS = 0.05
 
 
 class Courier:
@@ -47,6 +52,8 @@ class Courier:
         self.pool = eventlet.GreenPool(concurrency)
         self._wake = LightQueue()
         self._finished = []  # (claim, outcome) of sends whose outcome is not stored yet
+        self._store_soon = None  # the wake-up that stores them, at most STORE_WITHIN_SECONDS on
+        self._pool_was_full = False
         # commits made while nobody listened are looked for too
         self._hearing = Hearing(uri, work.wake_channel, heard=self.wake_up,
                                 listening=self.wake_up)
@@ -55,8 +62,12 @@ class Courier:
     def one_round(self):
         """One transaction: store the outcomes of the sends finished since the last round,
         claim due items for the free green threads, and see when the next one falls due;
-        then hand out the claims and wait (a finished send or a commit's NOTIFY wakes us)."""
+        then hand out the claims and wait (a commit's NOTIFY wakes us, as do finished sends:
+        within STORE_WITHIN_SECONDS, or at once when they free the only places)."""
         finished, self._finished = self._finished, []
+        if self._store_soon is not None:
+            self._store_soon.cancel()  # this round stores them
+            self._store_soon = None
         try:
             claims, wait = self._store_and_claim(finished)
         except Exception:
@@ -64,6 +75,7 @@ class Courier:
             raise
         for claim in claims:
             self.pool.spawn(self.deliver_one, claim)
+        self._pool_was_full = not self.pool.free()
         self.wait(wait)
 
     def _store_and_claim(self, finished):
@@ -85,7 +97,10 @@ class Courier:
             # appended after the send: the loop may swap the list while it is under way
             self._finished.append((claim, outcome))
         finally:
-            self.wake_up()
+            if self._pool_was_full:
+                self.wake_up()  # the loop waits for a free place to claim more
+            elif self._store_soon is None:
+                self._store_soon = eventlet.spawn_after(STORE_WITHIN_SECONDS, self.wake_up)
 
     def _store_each(self, finished):
         for claim, outcome in finished:
@@ -124,6 +139,8 @@ class Courier:
             thread.kill()
         finished, self._finished = self._finished, []
         self._store_each(finished)
+        if self._store_soon is not None:
+            self._store_soon.cancel()
 
     def close(self):
         self._hearing.close()

@@ -78,11 +78,13 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
     # hand out the answer made for somebody else's booking.
     booking = booking_lookup(booking_id, access_token)
     request_hash = _request_hash(booking_id, kind, gateway, return_url)
+    new_payment_id = str(uuid.uuid4())  # the id of the payment, if this request makes one
 
     with sessions() as session:
         key_row = None
         if key is not None:
-            key_row = store.claim_idempotency_key(session, key, request_hash)
+            # a new key names that payment from the start (one statement fewer than after)
+            key_row = store.claim_idempotency_key(session, key, request_hash, new_payment_id)
             if key_row.request_hash != request_hash:
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was used with a different request.",
@@ -90,11 +92,12 @@ def create_payment(sessions, gateways, booking_lookup, settings, data, now,
             if key_row.response is not None:
                 return key_row.response
         payment, started_here = _payment_to_start(
-            session, key_row, booking, kind, gateway, provider_name, return_url, now,
-            settings.receipts)
+            session, key_row, new_payment_id, booking, kind, gateway, provider_name, return_url,
+            now, settings.receipts)
         if key_row is not None:
             # a repeat finds the payment here, without trying to insert one (which would wait
-            # on this payment's second transaction while holding the key)
+            # on this payment's second transaction while holding the key); no UPDATE when it
+            # is the one the key was claimed with
             key_row.payment_id = payment.id
         if payment.provider_payment_id is not None:
             answer = views.created_view(payment)
@@ -116,13 +119,13 @@ def _check_return_url(settings, return_url):
                              {"return_url": [f"the host must be one of: {', '.join(hosts)}"]})
 
 
-def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, return_url,
-                      now, receipt_settings):
+def _payment_to_start(session, key_row, new_payment_id, booking, kind, gateway, provider_name,
+                      return_url, now, receipt_settings):
     """(payment row, created by this call?): the key's pending payment, the booking's pending
     payment of this kind, or a new pending one. The new one is tried first: the booking's
     pending payment of this kind is looked for only when the insert finds one (the common
     case, a first request, takes no look)."""
-    if key_row is not None and key_row.payment_id is not None:
+    if key_row is not None and key_row.payment_id not in (None, new_payment_id):
         earlier = store.find_payment(session, key_row.payment_id)
         if earlier is not None and earlier.status == domain.PENDING:
             return earlier, False
@@ -137,7 +140,7 @@ def _payment_to_start(session, key_row, booking, kind, gateway, provider_name, r
         return existing, False
     description = domain.description(booking, kind)
     row = store.insert_payment(session, dict(
-        id=str(uuid.uuid4()), booking_id=booking["id"], kind=kind, amount=amount,
+        id=new_payment_id, booking_id=booking["id"], kind=kind, amount=amount,
         currency=booking["currency"], gateway=gateway, provider=provider_name,
         status=domain.PENDING, return_url=return_url, description=description,
         receipt=receipts.payment_receipt(receipt_settings, booking.get("customer"), kind,

@@ -144,11 +144,12 @@ def record_notification(session, gateway, dedupe_key, payment_id, payload):
 
 # --- idempotency keys ----------------------------------------------------------------------------
 
-def claim_idempotency_key(session, key, request_hash):
-    """The key's row, locked; created (with no answer yet) if it is new. One statement: a key
-    that is there already is locked by the conflict's update (of nothing) and returned as it
-    was."""
-    statement = insert(IdempotencyKeyRow).values(key=key, request_hash=request_hash)
+def claim_idempotency_key(session, key, request_hash, payment_id):
+    """The key's row, locked; created (for `payment_id`, with no answer yet) if it is new.
+    One statement: a key that is there already is locked by the conflict's update (of
+    nothing) and returned as it was."""
+    statement = insert(IdempotencyKeyRow).values(key=key, request_hash=request_hash,
+                                                 payment_id=payment_id)
     return session.scalars(
         statement.on_conflict_do_update(index_elements=[IdempotencyKeyRow.key],
                                         set_={"key": statement.excluded.key})

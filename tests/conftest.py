@@ -30,8 +30,10 @@ TEST_ENV = {
     # Every test client books from 127.0.0.1 and many share a phone: the hold limits are
     # tested with their own rules (tests/service/test_booking_holds.py).
     **LOAD_TEST_LIMITS,
-    # every process's metrics on ports of this run's own (METRICS_PORT + offsets up to 49)
-    "METRICS_PORT": str(20000 + os.getpid() % 700 * 50),
+    # every process's metrics on ports of this run's own (METRICS_PORT + offsets up to 49),
+    # below the kernel's ephemeral ports (32768 on): an outgoing connection that happened to
+    # hold one made a service's metrics server fail to bind now and then
+    "METRICS_PORT": str(20000 + os.getpid() % 250 * 50),
     "METRICS_TOKEN": "test-metrics-token",
     # local receivers stand in for the studio's CRM
     "WEBHOOKS_HTTP_ALLOWED_HOSTS": "127.0.0.1",

@@ -143,7 +143,7 @@
   }
 
   // --- the schedule -------------------------------------------------------------------------
-  const state = { halls: [], bookings: [], route: null, live: false, me: null };
+  const state = { halls: [], bookings: [], route: null, live: false, me: null, notice: null };
   const ROW_MINUTES = 15;
 
   function route() {
@@ -289,7 +289,7 @@
       canChange ? el("button", { type: "button", class: "revert", text: t("revert"),
         onclick: () => ask(t("revert") + "?", [], () => call("DELETE",
           `/api/admin/special-days/${r.day}${d.hall_id ? `?hall_id=${d.hall_id}` : ""}`)) }) : null));
-    if (!halls.length) { app.replaceChildren(toolbar, el("p", { text: t("noHalls") })); return; }
+    if (!halls.length) { paint(toolbar, el("p", { text: t("noHalls") })); return; }
     const columns = halls.map((hall) => ({
       key: String(hall.id),
       label: el("button", { type: "button", title: t("week"),
@@ -299,7 +299,7 @@
       day: r.day,
       slot: { hall, day: r.day },
     }));
-    app.replaceChildren(toolbar, ...specials, grid(columns, bookings, closures.items));
+    paint(toolbar, ...specials, grid(columns, bookings, closures.items));
   }
 
   async function renderWeek(r) {
@@ -325,7 +325,7 @@
                  (localDay(c.end) === day && c.end.slice(11, 16) !== "00:00")),
                day, slot: { hall, day } };
     });
-    app.replaceChildren(toolbar, grid(columns, bookings, closures.items));
+    paint(toolbar, grid(columns, bookings, closures.items));
   }
 
   // --- the booking card ---------------------------------------------------------------------
@@ -382,7 +382,7 @@
         t("deskTaken"), "", stamp(d.taken_at), ""]));
     const refundRows = payments.items.flatMap((p) => (p.refunds || []).map((f) =>
       [p.gateway, money(f.amount), f.status, f.reason, stamp(f.created_at)]));
-    app.replaceChildren(
+    paint(
       el("div", { class: "toolbar" },
         el("button", { type: "button", text: t("back"), onclick: () => go(`#day=${localDay(booking.start)}`) }),
         el("h1", { text: t("bookingTitle", { id: booking.id.slice(0, 8) }) }), liveBadge()),
@@ -434,9 +434,25 @@
     dialog.showModal();
   }
 
+  // What an action answered stays on its page across the repaints that follow (the card is
+  // drawn again at once, and again when the live event of the change arrives), until the
+  // operator goes elsewhere.
   function notice(text) {
-    const node = el("p", { class: "card", id: "notice", role: "status", text });
-    app.prepend(node);
+    state.notice = { text, hash: window.location.hash };
+    placeNotice();
+  }
+
+  function placeNotice() {
+    document.getElementById("notice")?.remove();
+    if (state.notice && state.notice.hash !== window.location.hash) state.notice = null;
+    if (state.notice) app.prepend(el("p", { class: "card", id: "notice", role: "status",
+                                            text: state.notice.text }));
+  }
+
+  // The page's content, drawn anew.
+  function paint(...children) {
+    app.replaceChildren(...children);
+    placeNotice();
   }
 
   function kopecks(rubles) { return Math.round(Number(String(rubles).replace(",", ".")) * 100); }
@@ -515,7 +531,7 @@
     }
     more.addEventListener("click", load);
     if (r.stale()) return;
-    app.replaceChildren(el("h1", { text: t("auditTitle") }),
+    paint(el("h1", { text: t("auditTitle") }),
       el("table", { id: "audit-log" }, el("thead", {}, el("tr", {},
         [t("at"), t("who"), "", t("what"), "", "", t("outcome"), t("ip"), t("requestId")]
           .map((h) => el("th", { text: h })))), rows), more);
@@ -686,7 +702,7 @@
       });
       parts.push(form);
     }
-    app.replaceChildren(...parts);
+    paint(...parts);
   }
 
   // --- reports ------------------------------------------------------------------------------
@@ -772,7 +788,7 @@
       const v = Object.fromEntries(new FormData(form));
       go(`#reports=${v.from}/${v.to}`);
     });
-    app.replaceChildren(el("h1", { text: t("reports") }), form,
+    paint(el("h1", { text: t("reports") }), form,
       el("div", { class: "reports" },
         el("section", { class: "card" }, el("h2", { text: t("takings") }),
           el("dl", { class: "facts", id: "takings-total" },
@@ -816,7 +832,7 @@
                                       : t("refused", { reason: apiReason(answer.data) }));
         } }) : ""]);
     const eventHead = [t("service"), t("type"), t("handler"), t("attempts"), t("error"), t("at"), "", ""];
-    app.replaceChildren(el("h1", { text: t("problems") }),
+    paint(el("h1", { text: t("problems") }),
       problems.unavailable.length ? el("p", { class: "error", text: t("unavailable", { names: problems.unavailable.join(", ") }) }) : null,
       problems.counts.total ? null : el("p", { id: "no-problems", text: t("noProblems") }),
       el("h2", { text: t("deadEvents") }), el("div", { id: "dead-events" }, table(eventHead, eventRows(problems.dead_events))),
@@ -889,7 +905,7 @@
       else await renderDay(r);
     } catch (error) {
       if (mine !== showing) return;
-      app.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
+      paint(el("p", { class: "error", role: "alert", text: error.message }));
       // A service that stumbled (busy, restarting) is asked again, while this is still shown.
       setTimeout(() => { if (mine === showing && !dialog.open) show(); }, 3000);
     }

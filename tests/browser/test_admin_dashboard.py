@@ -205,6 +205,9 @@ def test_the_card_moves_a_booking_to_another_hall_keeping_its_price(dashboard, a
     dashboard.fill("#f-reason", "the first hall is being painted")
     dashboard.click("#dialog-ok")
     expect(dashboard.locator("#notice")).to_contain_text("13:00–14:00")
+    # the card is drawn again (at once, and on the live event): what the action answered stays
+    expect(dashboard.locator(".facts")).to_contain_text("13:00–14:00")
+    expect(dashboard.locator("#notice")).to_contain_text("13:00–14:00")
     moved = api.get(f"/api/bookings/{booking['id']}", admin=True).json()
     assert (moved["hall_id"], moved["start"]) == (other["id"], f"{DAY}T13:00:00+03:00")
     assert moved["price_total"] == booking["price_total"]          # kept, not 4 800 ₽

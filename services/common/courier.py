@@ -53,7 +53,6 @@ class Courier:
         self._wake = LightQueue()
         self._finished = []  # (claim, outcome) of sends whose outcome is not stored yet
         self._store_soon = None  # the wake-up that stores them, at most STORE_WITHIN_SECONDS on
-        self._pool_was_full = False
         # commits made while nobody listened are looked for too
         self._hearing = Hearing(uri, work.wake_channel, heard=self.wake_up,
                                 listening=self.wake_up)
@@ -64,10 +63,7 @@ class Courier:
         claim due items for the free green threads, and see when the next one falls due;
         then hand out the claims and wait (a commit's NOTIFY wakes us, as do finished sends:
         within STORE_WITHIN_SECONDS, or at once when they free the only places)."""
-        finished, self._finished = self._finished, []
-        if self._store_soon is not None:
-            self._store_soon.cancel()  # this round stores them
-            self._store_soon = None
+        finished = self._take_finished()
         try:
             claims, wait = self._store_and_claim(finished)
         except Exception:
@@ -75,8 +71,15 @@ class Courier:
             raise
         for claim in claims:
             self.pool.spawn(self.deliver_one, claim)
-        self._pool_was_full = not self.pool.free()
         self.wait(wait)
+
+    def _take_finished(self):
+        """The sends finished so far, for the caller to store (their wake-up is not needed)."""
+        finished, self._finished = self._finished, []
+        if self._store_soon is not None:
+            self._store_soon.cancel()
+            self._store_soon = None
+        return finished
 
     def _store_and_claim(self, finished):
         limit = self.pool.free()
@@ -97,8 +100,10 @@ class Courier:
             # appended after the send: the loop may swap the list while it is under way
             self._finished.append((claim, outcome))
         finally:
-            if self._pool_was_full:
-                self.wake_up()  # the loop waits for a free place to claim more
+            # this send still holds its place: none free means the loop claimed every place
+            # and waits for one to claim more
+            if not self.pool.free():
+                self.wake_up()
             elif self._store_soon is None:
                 self._store_soon = eventlet.spawn_after(STORE_WITHIN_SECONDS, self.wake_up)
 
@@ -137,10 +142,7 @@ class Courier:
             self.pool.waitall()
         for thread in list(self.pool.coroutines_running):
             thread.kill()
-        finished, self._finished = self._finished, []
-        self._store_each(finished)
-        if self._store_soon is not None:
-            self._store_soon.cancel()
+        self._store_each(self._take_finished())
 
     def close(self):
         self._hearing.close()

@@ -90,7 +90,6 @@ def settle_claimed(session, notification_id, attempts, changes):
         .values(**changes).returning(*_NOTIFICATIONS.c)).first()
 
 
-
 def list_notification_rows(session, booking_id=None, status=None, channel=None, cursor=None,
                            limit=50):
     """Newest first, keyset-paged: returns (rows, next_cursor)."""

@@ -19,8 +19,12 @@ UNIQUE_VIOLATION = "23505"
 def load_payment(session, payment_id, for_update=False):
     row = row_by_id(session, PaymentRow, payment_id, for_update)
     if row is None:
-        raise PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
+        raise _no_payment(payment_id)
     return row
+
+
+def _no_payment(payment_id):
+    return PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
 
 
 def find_payment(session, payment_id):
@@ -219,7 +223,7 @@ def payment_and_mock_checkout(session, payment_id, for_update=False):
     found = None if key is None else session.execute(
         query.with_for_update(of=PaymentRow) if for_update else query).first()
     if found is None:
-        raise PaymentNotFound(f"There is no payment {payment_id}.", {"payment_id": payment_id})
+        raise _no_payment(payment_id)
     return tuple(found)
 
 

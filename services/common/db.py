@@ -8,6 +8,7 @@ import psycopg2
 from eventlet.hubs import trampoline
 from nameko_sqlalchemy import Database
 from nameko_sqlalchemy.database import Session
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from sqlalchemy import create_engine, event, orm
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -72,8 +73,50 @@ def replace_dropped_connections(engine):
     return engine
 
 
+# The execution option of a connection whose statements each commit on their own (no BEGIN).
+EACH_STATEMENT_COMMITS = "each_statement_commits"
+
+
+def begin_with_first_statement(engine):
+    """Transactions as usual, one round trip fewer each. psycopg2 sends its BEGIN as a query of
+    its own before a transaction's first statement; every round trip wakes PostgreSQL and costs
+    both sides more CPU than a short statement does. So the driver's connections run in
+    autocommit, and the BEGIN goes in front of the transaction's first statement, in the same
+    query ("BEGIN;INSERT ..."). COMMIT and ROLLBACK are sent only when a transaction is open
+    (libpq knows without a round trip), so a unit of work that ran no statement sends none.
+    What a transaction sees and guarantees is unchanged: the server runs the same BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def driver_autocommit(dbapi_connection, record):
+        dbapi_connection.rollback()  # what the dialect read on connecting, if anything
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def begin(connection, cursor, statement, parameters, context, executemany):
+        if (cursor.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
+                and not connection.get_execution_options().get(EACH_STATEMENT_COMMITS)):
+            if executemany:  # run once per row: the BEGIN is a query of its own then
+                cursor.execute("BEGIN")
+            else:
+                statement = "BEGIN;" + statement
+        return statement, parameters
+
+    def finish(command):
+        def end_transaction(pooled_connection):
+            driver_connection = pooled_connection.dbapi_connection
+            if driver_connection.info.transaction_status != TRANSACTION_STATUS_IDLE:
+                with driver_connection.cursor() as cursor:
+                    cursor.execute(command)
+        return end_transaction
+
+    # the dialect's own commit/rollback call the driver's, which autocommit makes no-ops
+    engine.dialect.do_commit = finish("COMMIT")
+    engine.dialect.do_rollback = finish("ROLLBACK")
+    return engine
+
+
 def engine_for(uri, **options):
-    return replace_dropped_connections(create_engine(uri, **options))
+    return begin_with_first_statement(replace_dropped_connections(create_engine(uri, **options)))
 
 
 def row_by_id(session, model, row_id, for_update=False):
@@ -176,21 +219,14 @@ class ServiceDatabase(Database):
     @contextlib.contextmanager
     def reading(self):
         """A session for reads only, each statement committed on its own: no BEGIN and no
-        COMMIT, two round trips fewer than get_session. Under READ COMMITTED every statement
-        of a transaction takes its own snapshot anyway, so a read sees nothing different; a
-        write or a lock here would not wait for a commit, so none belongs here. (psycopg2's
-        own autocommit flag: SQLAlchemy's AUTOCOMMIT isolation level would reset the level with
-        a SET on the connection's next transaction.)"""
+        COMMIT, a round trip fewer than get_session. Under READ COMMITTED every statement of a
+        transaction takes its own snapshot anyway, so a read sees nothing different; a write or
+        a lock here would not wait for a commit, so none belongs here."""
         with self.engine.connect() as connection:
-            driver_connection = connection.connection.dbapi_connection
-            driver_connection.autocommit = True
-            try:
-                with orm.Session(bind=connection, **self.session_options) as session:
-                    yield session
-            finally:
-                if not driver_connection.closed:  # a lost connection is not reused anyway
-                    driver_connection.autocommit = False
+            connection.execution_options(**{EACH_STATEMENT_COMMITS: True})
+            with orm.Session(bind=connection, **self.session_options) as session:
+                yield session
 
 
-__all__ = ["DeclarativeBase", "Hearing", "Listener", "ServiceDatabase", "engine_for",
-           "session_factory"]
+__all__ = ["DeclarativeBase", "EACH_STATEMENT_COMMITS", "Hearing", "Listener",
+           "ServiceDatabase", "engine_for", "session_factory"]

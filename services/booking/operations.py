@@ -32,7 +32,7 @@ from services.booking.price_preview import price_week
 from services.common.booking_links import is_link_token
 from services.common.clock import iso
 from services.common.input import load
-from services.common.outbox import record_event, record_events
+from services.common.outbox import event_params, record_event, record_events
 
 SOURCE = "booking"
 
@@ -303,17 +303,18 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
                if key and rules.hold_limits[kind]}
     if holders:
         check_unpaid_holds(store.count_unpaid_holds(session, holders, now), rules)
-    insert = functools.partial(store.insert_booking, session, booking, hall,
-                               token_hash(access_token), data.get("comment"), client_ip, now)
+    new_row = store.new_booking_row(booking, hall, token_hash(access_token),
+                                    data.get("comment"), client_ip, now)
+    _, created = event_params(SOURCE, "booking.created",
+                              event_payload(booking_view(new_row, hall.name, rules.tz)))
+    insert = functools.partial(store.insert_booking, session, new_row, hall, created)
     row = insert(if_free=True)
     if row is None:
         # Something holds part of the slot: a hold whose time has run out is expired here
         # (before the new booking's event, as the timer would have), anything else is SlotTaken.
         expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
         row = insert()
-    view = booking_view(row, hall.name, rules.tz)
-    _record(session, "booking.created", view)
-    return {**view, "access_token": access_token}
+    return {**booking_view(row, hall.name, rules.tz), "access_token": access_token}
 
 
 def expire_holds_in_the_way(session, rules, hall, start, end, now):

@@ -34,6 +34,7 @@ from services.booking.domain import (
 )
 from services.booking.models import BlockRow, BookingRow, DeskPaymentRow, HallRow, SpecialDayRow
 from services.common.db import row_by_id
+from services.common.outbox import with_event
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
@@ -180,26 +181,38 @@ _INSERT_BOOKING = text(
     ":access_token_hash, :client_ip, :created_at) RETURNING *")
 # The same, skipped (no row back) when the slot is held: the exclusion constraint arbitrates
 # without an error, so the transaction goes on (concurrent requests for one slot wait for each
-# other's insert, as with a unique index, rather than deadlock).
-_INSERT_BOOKING_IF_FREE = text(_INSERT_BOOKING.text.replace(
-    " RETURNING *", " ON CONFLICT DO NOTHING RETURNING *"))
+# other's insert, as with a unique index, rather than deadlock). Both record the new booking's
+# event in the same statement (outbox.with_event): one round trip for the row and its event.
+_INSERT_BOOKING_IF_FREE = with_event(text(_INSERT_BOOKING.text.replace(
+    " RETURNING *", " ON CONFLICT DO NOTHING RETURNING *")))
+_INSERT_BOOKING = with_event(_INSERT_BOOKING)
 
 
-def insert_booking(session, booking, hall, access_token_hash, comment, client_ip, now,
-                   if_free=False):
-    """One INSERT, guarded by the exclusion constraint: of overlapping requests exactly one
-    commits, the others get SlotTaken (and their transaction is over: no savepoint). With
-    if_free, an overlap returns None instead and the transaction goes on."""
-    params = {
-        "id": booking.id, "hall_id": booking.hall_id, "start_at": booking.start,
-        "end_at": booking.end,
-        "busy": DateTimeTZRange(*busy_range(booking.start, booking.end, hall.buffer_minutes)),
-        "status": booking.status, "price_total": booking.price_total,
-        "prepayment_amount": booking.prepayment_amount, "amount_paid": booking.amount_paid,
-        "currency": booking.currency, "hold_expires_at": booking.hold_expires_at,
-        "payment_ids": json.dumps(booking.payment_ids),
-        "customer": json.dumps(booking.customer, ensure_ascii=False), "comment": comment,
-        "access_token_hash": access_token_hash, "client_ip": client_ip, "created_at": now}
+def new_booking_row(booking, hall, access_token_hash, comment, client_ip, now):
+    """The row a new booking is to be, not yet inserted (what its event is made of), with the
+    defaults the table would fill in; its updated_at is the database's to set."""
+    return BookingRow(
+        id=booking.id, hall_id=booking.hall_id, start_at=booking.start, end_at=booking.end,
+        busy=DateTimeTZRange(*busy_range(booking.start, booking.end, hall.buffer_minutes)),
+        status=booking.status, price_total=booking.price_total,
+        prepayment_amount=booking.prepayment_amount, amount_paid=booking.amount_paid,
+        currency=booking.currency, hold_expires_at=booking.hold_expires_at,
+        payment_ids=booking.payment_ids, customer=booking.customer, comment=comment,
+        access_token_hash=access_token_hash, client_ip=client_ip, created_at=now,
+        overpaid={}, refund_due=None, revision=0, reschedules=0)
+
+
+def insert_booking(session, row, hall, event, if_free=False):
+    """One INSERT of the new_booking_row, with its event (outbox.event_params), guarded by the
+    exclusion constraint: of overlapping requests exactly one commits, the others get SlotTaken
+    (and their transaction is over: no savepoint). With if_free, an overlap returns None
+    instead, records no event, and the transaction goes on."""
+    params = {column: getattr(row, column) for column in (
+        "id", "hall_id", "start_at", "end_at", "busy", "status", "price_total",
+        "prepayment_amount", "amount_paid", "currency", "hold_expires_at", "comment",
+        "access_token_hash", "client_ip", "created_at")}
+    params.update(payment_ids=json.dumps(row.payment_ids),
+                  customer=json.dumps(row.customer, ensure_ascii=False), **event)
     with slot_taken_on_overlap(hall):  # a closure's trigger refuses even with if_free
         return session.execute(_INSERT_BOOKING_IF_FREE if if_free else _INSERT_BOOKING,
                                params).one_or_none()

@@ -36,17 +36,35 @@ RELAY_LOCK_KEY = 0x6F7574626F78
 # One round trip: the row, and the NOTIFY that PostgreSQL delivers when (if) it commits.
 _RECORD = text(
     "WITH added AS (INSERT INTO outbox (event_id, type, envelope) "
-    "VALUES (:event_id, :type, CAST(:envelope AS jsonb))) "
+    "VALUES (:outbox_event_id, :outbox_type, CAST(:outbox_envelope AS jsonb))) "
     f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+
+
+def event_params(source, event_type, payload, version=1):
+    """(the envelope of a new event, the parameters that record it with _RECORD or with_event)"""
+    envelope = make_envelope(source, event_type, payload, version=version,
+                             correlation_id=tracing.current())
+    return envelope, {"outbox_event_id": envelope["event_id"], "outbox_type": event_type,
+                      "outbox_envelope": json.dumps(envelope)}
 
 
 def record_event(session, source, event_type, payload, version=1):
     """Add an event to the caller's transaction; it is published only if that commits."""
-    envelope = make_envelope(source, event_type, payload, version=version,
-                             correlation_id=tracing.current())
-    session.execute(_RECORD, {"event_id": envelope["event_id"], "type": event_type,
-                              "envelope": json.dumps(envelope)})
+    envelope, params = event_params(source, event_type, payload, version)
+    session.execute(_RECORD, params)
     return envelope
+
+
+def with_event(statement):
+    """`statement`, a text() that changes one row and RETURNs it, made to record an event in
+    the same round trip, if and only if it returns its row (NOTIFY included). Execute it with
+    the parameters of event_params added to its own; its rows are the statement's."""
+    return text(
+        f"WITH changed AS ({statement.text}), "
+        "added AS (INSERT INTO outbox (event_id, type, envelope) "
+        "SELECT CAST(:outbox_event_id AS uuid), :outbox_type, "
+        "CAST(:outbox_envelope AS jsonb) FROM changed) "
+        f"SELECT changed.*, pg_notify('{NOTIFY_CHANNEL}', '') AS notified FROM changed")
 
 
 # Many events at once (the timers' batches): one INSERT and one NOTIFY for all of them.

@@ -308,7 +308,10 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
     _, created = event_params(SOURCE, "booking.created",
                               event_payload(booking_view(new_row, hall.name, rules.tz)))
     insert = functools.partial(store.insert_booking, session, new_row, hall, created)
-    row = insert(if_free=True)
+    # When nothing before it opened a transaction (no Idempotency-Key claimed, no holds
+    # counted), the insert with its event is the whole change: it commits on its own, with no
+    # BEGIN and no COMMIT. Nothing is written after it.
+    row = insert(if_free=True, on_its_own=True)
     if row is None:
         # Something holds part of the slot: a hold whose time has run out is expired here
         # (before the new booking's event, as the timer would have), anything else is SlotTaken.

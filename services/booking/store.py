@@ -33,7 +33,7 @@ from services.booking.domain import (
     special_hours,
 )
 from services.booking.models import BlockRow, BookingRow, DeskPaymentRow, HallRow, SpecialDayRow
-from services.common.db import row_by_id
+from services.common.db import EACH_STATEMENT_COMMITS, row_by_id
 from services.common.outbox import with_event
 from services.common.paging import decode_cursor, page
 
@@ -96,7 +96,9 @@ class ParsedHalls:
         if cached is not None and self.watched and now - cached.checked_at < self.trust_seconds:
             return cached.hall, cached.special_days
         changes = self._changes
-        stamp = session.execute(_HALL_STAMP, {"id": hall_id}).scalar()
+        # a read: outside a transaction it opens none (the caller's insert may commit alone)
+        stamp = session.execute(_HALL_STAMP, {"id": hall_id},
+                                execution_options={EACH_STATEMENT_COMMITS: True}).scalar()
         if stamp is None:
             raise HallNotFound(f"There is no hall {hall_id}.", {"hall_id": hall_id})
         if cached is not None and cached.stamp == stamp:
@@ -202,11 +204,12 @@ def new_booking_row(booking, hall, access_token_hash, comment, client_ip, now):
         overpaid={}, refund_due=None, revision=0, reschedules=0)
 
 
-def insert_booking(session, row, hall, event, if_free=False):
+def insert_booking(session, row, hall, event, if_free=False, on_its_own=False):
     """One INSERT of the new_booking_row, with its event (outbox.event_params), guarded by the
     exclusion constraint: of overlapping requests exactly one commits, the others get SlotTaken
     (and their transaction is over: no savepoint). With if_free, an overlap returns None
-    instead, records no event, and the transaction goes on."""
+    instead, records no event, and the transaction goes on. on_its_own: outside a
+    transaction, the statement commits by itself (db.EACH_STATEMENT_COMMITS)."""
     params = {column: getattr(row, column) for column in (
         "id", "hall_id", "start_at", "end_at", "busy", "status", "price_total",
         "prepayment_amount", "amount_paid", "currency", "hold_expires_at", "comment",
@@ -214,8 +217,9 @@ def insert_booking(session, row, hall, event, if_free=False):
     params.update(payment_ids=json.dumps(row.payment_ids),
                   customer=json.dumps(row.customer, ensure_ascii=False), **event)
     with slot_taken_on_overlap(hall):  # a closure's trigger refuses even with if_free
-        return session.execute(_INSERT_BOOKING_IF_FREE if if_free else _INSERT_BOOKING,
-                               params).one_or_none()
+        return session.execute(_INSERT_BOOKING_IF_FREE if if_free else _INSERT_BOOKING, params,
+                               execution_options={EACH_STATEMENT_COMMITS: on_its_own}
+                               ).one_or_none()
 
 
 @contextmanager

@@ -73,7 +73,9 @@ def replace_dropped_connections(engine):
     return engine
 
 
-# The execution option of a connection whose statements each commit on their own (no BEGIN).
+# The execution option of a statement (or of every statement of a connection) that commits on
+# its own when no transaction is open: no BEGIN goes with it. Inside a transaction it is one
+# statement more of it.
 EACH_STATEMENT_COMMITS = "each_statement_commits"
 
 
@@ -93,8 +95,10 @@ def begin_with_first_statement(engine):
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def begin(connection, cursor, statement, parameters, context, executemany):
+        options = (context.execution_options if context is not None
+                   else connection.get_execution_options())   # the statement's and the connection's
         if (cursor.connection.info.transaction_status == TRANSACTION_STATUS_IDLE
-                and not connection.get_execution_options().get(EACH_STATEMENT_COMMITS)):
+                and not options.get(EACH_STATEMENT_COMMITS)):
             if executemany:  # run once per row: the BEGIN is a query of its own then
                 cursor.execute("BEGIN")
             else:

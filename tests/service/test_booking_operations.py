@@ -10,6 +10,7 @@ from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransitio
 from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
 from services.booking import operations
 from services.booking.domain import Rules
+from tests.round_trips import CountingCursor, counting_engine, first_words
 
 MSK = timezone(timedelta(hours=3))
 # A Tuesday morning a week or two ahead of the real clock: the running system's timers (the
@@ -87,6 +88,35 @@ def test_a_new_booking_holds_its_slot_unpaid_and_records_booking_created(session
     stored = session.execute(text("SELECT access_token_hash FROM bookings WHERE id = :i"),
                              {"i": booking["id"]}).scalar()
     assert booking["access_token"] not in stored and len(stored) == 64
+
+
+@pytest.fixture
+def counted_session(databases):
+    engine = counting_engine(databases["booking"])
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+        session.rollback()
+    engine.dispose()
+
+
+def test_a_new_hold_is_one_statement_that_commits_with_its_event(counted_session, session, rules,
+                                                                 hall):
+    create(counted_session, rules, hall, at(9), at(10))  # the hall is read and kept
+    CountingCursor.sent.clear()
+    booking = create(counted_session, rules, hall, at(12), at(13))
+    # the hall's stamp (no watcher here) and the insert with its event: no BEGIN, no COMMIT
+    assert first_words(CountingCursor.sent) == ["SELECT", "WITH"]
+    assert events(session, "booking.created", booking["id"])  # committed: seen from elsewhere
+    # a hold in the way whose time has run out: expired and replaced in one transaction
+    late = NOW + timedelta(minutes=rules.hold_minutes + 1)
+    CountingCursor.sent.clear()
+    again = create(counted_session, rules, hall, at(12), at(13), now=late)
+    sent = first_words(CountingCursor.sent)
+    assert sent[:3] == ["SELECT", "WITH", "BEGIN;SELECT"]  # the try alone changed nothing
+    assert sent[-2:] == ["WITH", "COMMIT"]
+    assert [e["payload"]["status"] for e in events(session, "booking.expired", booking["id"])] \
+        == ["expired"]
+    assert events(session, "booking.created", again["id"])
 
 
 def test_second_booking_of_a_taken_slot_is_refused(session, rules, hall):

@@ -1,14 +1,15 @@
-"""The services' engines: a transaction's BEGIN travels with its first statement (one round
-trip fewer, the same transaction), and ServiceDatabase.reading reads without BEGIN and COMMIT;
-the connection it used goes back to the pool taking transactions as before."""
-import psycopg2.extensions
+"""The services' engines save round trips without changing a transaction: its BEGIN travels
+with its first statement, a statement may commit on its own outside one, and
+ServiceDatabase.reading reads without BEGIN and COMMIT; the connection it used goes back to the
+pool taking transactions as before."""
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from services.common.db import ServiceDatabase, engine_for
+from services.common.db import EACH_STATEMENT_COMMITS, ServiceDatabase, engine_for
 from services.common.migrate import drop_database, upgrade
 from services.payments.models import Base
+from tests.round_trips import CountingCursor, counting_engine, first_words
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +50,10 @@ def test_a_failed_read_leaves_the_connection_usable(database):
         assert session.execute(text("SELECT 2")).scalar() == 2
 
 
-class CountingCursor(psycopg2.extensions.cursor):
-    """Counts the queries sent: each execute is one round trip to PostgreSQL."""
-    sent = []
-
-    def execute(self, query, params=None):
-        CountingCursor.sent.append(query if isinstance(query, str) else query.decode())
-        return super().execute(query, params)
-
-
 @pytest.fixture
 def counted(databases):
     uri = databases["payments"] + "_reading"
-    engine = engine_for(uri, pool_size=1, max_overflow=0,
-                        connect_args={"cursor_factory": CountingCursor})
+    engine = counting_engine(uri)
     with engine.begin() as connection:
         connection.execute(text("CREATE TEMP TABLE IF NOT EXISTS t (n int PRIMARY KEY)"))
         connection.execute(text("DELETE FROM t"))
@@ -76,7 +67,7 @@ def test_a_transaction_sends_its_begin_with_the_first_statement(counted):
         first = connection.execute(text("INSERT INTO t VALUES (1) RETURNING txid_current()"))
         second = connection.execute(text("INSERT INTO t VALUES (2) RETURNING txid_current()"))
         assert first.scalar() == second.scalar()  # one transaction
-    assert [query.split(" ")[0] for query in CountingCursor.sent] == [
+    assert first_words(CountingCursor.sent) == [
         "BEGIN;INSERT", "INSERT", "COMMIT"]
     with counted.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2
@@ -107,3 +98,18 @@ def test_a_unit_of_work_without_statements_sends_nothing(counted):
     with counted.connect() as connection:
         connection.rollback()
     assert CountingCursor.sent == []
+
+
+def test_a_statement_that_commits_on_its_own_takes_no_begin_unless_a_transaction_is_open(
+        counted):
+    alone = {EACH_STATEMENT_COMMITS: True}
+    with counted.begin() as connection:
+        connection.execute(text("INSERT INTO t VALUES (1)"), execution_options=alone)
+        connection.execute(text("INSERT INTO t VALUES (2)"))   # a transaction from here on
+        connection.execute(text("INSERT INTO t VALUES (3)"), execution_options=alone)
+        connection.rollback()
+    assert first_words(CountingCursor.sent) == [
+        "INSERT", "BEGIN;INSERT", "INSERT", "ROLLBACK"]
+    with counted.connect() as connection:   # the first was committed on its own
+        assert connection.execute(text("SELECT n FROM t")).scalars().all() == [1]
+

@@ -13,12 +13,13 @@ class HallsApi:
         return self.booking.list_hall_details()
 
     @api("POST", "/api/admin/halls", tag=TAG, auth="admin", role="owner", body=NewHallSchema,
-         response=HallDetailSchema, status=201, summary="Create a hall (owner)")
+         response=HallDetailSchema, status=201, errors=[409],
+         summary="Create a hall (owner); 409 when another hall has its name")
     def create_hall(self, request, body):
         return self.booking.create_hall(body)
 
     @api("PATCH", "/api/admin/halls/<int:hall_id>", tag=TAG, auth="admin", role="owner",
-         body=HallEditSchema, response=HallDetailSchema, errors=[404],
+         body=HallEditSchema, response=HallDetailSchema, errors=[404, 409],
          summary="Change a hall's fields (owner); existing bookings keep their price; "
                  "active=false stops new bookings")
     def update_hall(self, request, hall_id, body):

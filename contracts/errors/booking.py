@@ -69,6 +69,12 @@ class HallInactive(Conflict):
     code = "hall_inactive"
 
 
+class HallNameTaken(Conflict):
+    """Another hall already has this name (names tell halls apart on the booking page)."""
+
+    code = "hall_name_taken"
+
+
 class BookingRuleViolation(InvalidRequest):
     """A booking request breaks the studio's rules; details is {field: [message, ...]}."""
 

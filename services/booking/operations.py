@@ -222,8 +222,7 @@ def save_hall(session, data, hall_id=None):
         raise InvalidRequest(f"The hall is not valid: {exc}", {"hall": [str(exc)]})
     # Every booking process hears of the change or compares this stamp (store.halls).
     row.updated_at = func.clock_timestamp()
-    session.add(row)
-    session.flush()
+    store.save_hall_row(session, row)
     store.halls.changed(row.id)
     return hall_detail_view(row)
 

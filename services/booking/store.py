@@ -19,6 +19,7 @@ from contracts.errors.booking import (
     BookingNotFound,
     BookingRuleViolation,
     HallClosed,
+    HallNameTaken,
     HallNotFound,
     SlotTaken,
 )
@@ -38,6 +39,7 @@ from services.common.outbox import with_event
 from services.common.paging import decode_cursor, page
 
 EXCLUSION_VIOLATION = "23P01"
+HALL_NAME_KEY = "halls_name_key"         # migration 0001_initial: one hall per name
 BLOCK_TRIGGER = "booking_not_on_block"   # migration 0005_closures
 HALL_TIME_LOCK = 7305                    # its advisory lock's first key
 PENDING, CONFIRMED = BookingStatus.PENDING_PAYMENT, BookingStatus.CONFIRMED
@@ -137,6 +139,20 @@ def load_hall_and_special_days(session, hall_id):
     """The hall and {date: special hours} of every special day it has (its own, else the
     studio's), with one check of the hall's stamp."""
     return halls.get(session, hall_id)
+
+
+def save_hall_row(session, row):
+    """Write a new or changed hall; HallNameTaken when another hall has its name (and the
+    transaction is over)."""
+    name = row.name   # a failed flush leaves the row unreadable
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != HALL_NAME_KEY:
+            raise
+        raise HallNameTaken(f"Another hall is already named {name!r}.",
+                            {"name": ["another hall has this name"]}) from None
 
 
 def touch_halls(session, hall_id=None):

@@ -7,7 +7,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from contracts.errors.base import AccessDenied, InvalidRequest, InvalidTransition
-from contracts.errors.booking import BookingNotFound, BookingRuleViolation, HallNotFound, SlotTaken
+from contracts.errors.booking import (
+    BookingNotFound,
+    BookingRuleViolation,
+    HallNameTaken,
+    HallNotFound,
+    SlotTaken,
+)
 from services.booking import operations
 from services.booking.domain import Rules
 from tests.round_trips import CountingCursor, counting_engine, first_words
@@ -307,3 +313,18 @@ def test_every_change_raises_the_revision_that_calendars_read_as_sequence(sessio
     assert (confirmed["revision"], cancelled["revision"]) == (1, 2)
     assert events(session, "booking.cancelled", booking["id"])[0]["payload"]["revision"] == 2
     assert operations.get_booking(session, rules, booking["id"])["revision"] == 2
+
+
+def test_a_hall_cannot_take_a_name_another_hall_has(session, hall):
+    with pytest.raises(HallNameTaken, match="already named"):
+        operations.save_hall(session, {"name": hall["name"], "capacity": 2,
+                                       "tariff": {"hourly_price": 100000}})
+    session.rollback()
+    other = operations.save_hall(session, {"name": f"Other {uuid.uuid4()}", "capacity": 2,
+                                           "tariff": {"hourly_price": 100000}})
+    session.commit()
+    with pytest.raises(HallNameTaken):
+        operations.save_hall(session, {"name": hall["name"], "opening_hours": None}, other["id"])
+    session.rollback()
+    # its own name again is no change of name
+    assert operations.save_hall(session, {"name": hall["name"]}, hall["id"])["name"] == hall["name"]

@@ -113,3 +113,11 @@ def test_a_statement_that_commits_on_its_own_takes_no_begin_unless_a_transaction
     with counted.connect() as connection:   # the first was committed on its own
         assert connection.execute(text("SELECT n FROM t")).scalars().all() == [1]
 
+
+
+def test_a_transaction_that_starts_with_an_executemany_begins_it_apart(counted):
+    with counted.connect() as connection:
+        connection.execute(text("INSERT INTO t VALUES (:n)"), [{"n": 1}, {"n": 2}])
+        assert CountingCursor.sent[:1] == ["BEGIN"]   # not once per row
+        connection.rollback()
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 0

@@ -149,7 +149,7 @@ def save_hall_row(session, row):
     try:
         session.flush()
     except IntegrityError as exc:
-        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) != HALL_NAME_KEY:
+        if _refused_by(exc) != HALL_NAME_KEY:
             raise
         raise HallNameTaken(f"Another hall is already named {name!r}.",
                             {"name": ["another hall has this name"]}) from None
@@ -238,6 +238,11 @@ def insert_booking(session, row, hall, event, if_free=False, on_its_own=False):
                                ).one_or_none()
 
 
+def _refused_by(exc):
+    """The constraint (or constraint trigger) an IntegrityError names, if any."""
+    return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+
+
 @contextmanager
 def slot_taken_on_overlap(hall):
     """Turns the exclusion constraint's refusal into SlotTaken."""
@@ -246,8 +251,7 @@ def slot_taken_on_overlap(hall):
     except IntegrityError as exc:
         if getattr(exc.orig, "pgcode", None) != EXCLUSION_VIOLATION:
             raise
-        diag = getattr(exc.orig, "diag", None)
-        if getattr(diag, "constraint_name", None) == BLOCK_TRIGGER:
+        if _refused_by(exc) == BLOCK_TRIGGER:
             raise HallClosed("The hall is closed for part of this time.",
                              {"hall_id": hall.id}) from None
         raise SlotTaken(

@@ -89,8 +89,8 @@ def test_a_new_booking_holds_its_slot_unpaid_and_records_booking_created(session
     # row says, table defaults included
     answer = {key: value for key, value in booking.items() if key != "access_token"}
     assert event["payload"] == operations.event_payload(answer)
-    stored = operations.get_booking(session, rules, booking["id"])
-    assert operations.event_payload(stored) == event["payload"]
+    read_back = operations.get_booking(session, rules, booking["id"])
+    assert operations.event_payload(read_back) == event["payload"]
     stored = session.execute(text("SELECT access_token_hash FROM bookings WHERE id = :i"),
                              {"i": booking["id"]}).scalar()
     assert booking["access_token"] not in stored and len(stored) == 64

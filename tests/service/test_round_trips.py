@@ -13,14 +13,20 @@ from tests.round_trips import CountingCursor, counting_engine, first_words
 
 
 @pytest.fixture(scope="module")
-def database(databases):
+def uri(databases):
+    """A database of this module's own."""
     uri = databases["payments"] + "_reading"
     upgrade("payments", uri)
+    yield uri
+    drop_database(uri)
+
+
+@pytest.fixture(scope="module")
+def database(uri):
     db = ServiceDatabase(Base)
     db.engine = engine_for(uri, pool_size=1, max_overflow=0)  # one connection: always the same
     yield db
     db.engine.dispose()
-    drop_database(uri)
 
 
 def transaction_ids(session):
@@ -51,8 +57,7 @@ def test_a_failed_read_leaves_the_connection_usable(database):
 
 
 @pytest.fixture
-def counted(databases):
-    uri = databases["payments"] + "_reading"
+def counted(uri):
     engine = counting_engine(uri)
     with engine.begin() as connection:
         connection.execute(text("CREATE TEMP TABLE IF NOT EXISTS t (n int PRIMARY KEY)"))
@@ -112,7 +117,6 @@ def test_a_statement_that_commits_on_its_own_takes_no_begin_unless_a_transaction
         "INSERT", "BEGIN;INSERT", "INSERT", "ROLLBACK"]
     with counted.connect() as connection:   # the first was committed on its own
         assert connection.execute(text("SELECT n FROM t")).scalars().all() == [1]
-
 
 
 def test_a_transaction_that_starts_with_an_executemany_begins_it_apart(counted):

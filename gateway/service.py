@@ -25,6 +25,7 @@ from gateway.rate_limits import RateLimiter
 from gateway.reports_api import ReportsApi
 from gateway.webhooks_api import WebhooksApi
 from services.common.config import Config
+from services.common.heap import FrozenStartupHeap
 from services.common.metrics import Metrics
 from services.common.production import ProductionSecrets
 from services.common.rpc import TimedRpcProxy
@@ -72,6 +73,7 @@ class GatewayService(BookingApi, LiveApi, NotificationsApi, PaymentsApi, Integra
     config_metrics = MetricsSettings()
     admin_token = AdminToken()
     production_secrets = ProductionSecrets()
+    startup_heap = FrozenStartupHeap()
     rate_limits = RateLimiter()
     public_url = PublicUrl()
     operator_rules = OperatorRules()

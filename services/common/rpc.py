@@ -36,6 +36,7 @@ from nameko.rpc import (
 import contracts.errors  # noqa: F401  (every error a service raises across RPC)
 from contracts.errors.base import ERRORS, ServiceUnavailable, StudioError
 from services.common import metrics, tracing
+from services.common.heap import FrozenStartupHeap
 from services.common.production import ProductionSecrets
 
 log = logging.getLogger(__name__)
@@ -203,11 +204,13 @@ class _TimedServiceProxy:
 
 class Pingable:
     """Mixin of every service: the `ping` RPC the gateway's /health calls, no start in
-    production on a default secret, and every worker under its call's correlation id."""
+    production on a default secret, every worker under its call's correlation id, and the
+    objects alive at start kept out of the garbage collector's full passes."""
 
     production_secrets = ProductionSecrets()
     tracing = tracing.Tracing()
     metrics = metrics.Metrics()
+    startup_heap = FrozenStartupHeap()
 
     @rpc
     def ping(self):

@@ -43,7 +43,9 @@ def running_gateway(address):
     # the rate limits count in this process: no Redis
     gateway_settings["rate_limits"] = {**gateway_settings["rate_limits"],
                                        "storage_url": "memory://"}
-    config.update(WEB_SERVER_ADDRESS=address, AMQP_URI="memory://", ADMIN_TOKEN=ADMIN)
+    # the test process's own objects are not the gateway's to freeze
+    config.update(WEB_SERVER_ADDRESS=address, AMQP_URI="memory://", ADMIN_TOKEN=ADMIN,
+                  FREEZE_STARTUP_HEAP=False)
     config["PAYMENTS"] = {**config["PAYMENTS"], "env": "mock"}
     container = ServiceContainer(GatewayService, config)
     health = [f"health_{name}" for name in SERVICES]

@@ -304,19 +304,19 @@ def create_booking(session, rules, data, now, request_id=None, client_ip=None,
         check_unpaid_holds(store.count_unpaid_holds(session, holders, now), rules)
     new_row = store.new_booking_row(booking, hall, token_hash(access_token),
                                     data.get("comment"), client_ip, now)
-    _, created = event_params(SOURCE, "booking.created",
-                              event_payload(booking_view(new_row, hall.name, rules.tz)))
+    view = booking_view(new_row, hall.name, rules.tz)   # updated_at: the database's, below
+    _, created = event_params(SOURCE, "booking.created", event_payload(view))
     insert = functools.partial(store.insert_booking, session, new_row, hall, created)
     # When nothing before it opened a transaction (no Idempotency-Key claimed, no holds
     # counted), the insert with its event is the whole change: it commits on its own, with no
     # BEGIN and no COMMIT. Nothing is written after it.
-    row = insert(if_free=True, on_its_own=True)
-    if row is None:
+    updated_at = insert(if_free=True, on_its_own=True)
+    if updated_at is None:
         # Something holds part of the slot: a hold whose time has run out is expired here
         # (before the new booking's event, as the timer would have), anything else is SlotTaken.
         expire_holds_in_the_way(session, rules, hall, booking.start, booking.end, now)
-        row = insert()
-    return {**booking_view(row, hall.name, rules.tz), "access_token": access_token}
+        updated_at = insert()
+    return {**view, "updated_at": iso(updated_at, rules.tz), "access_token": access_token}
 
 
 def expire_holds_in_the_way(session, rules, hall, start, end, now):

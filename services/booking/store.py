@@ -8,6 +8,7 @@ import re
 import time
 from contextlib import contextmanager
 from datetime import datetime
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from psycopg2.extras import DateTimeTZRange
@@ -196,20 +197,22 @@ _INSERT_BOOKING = text(
     "comment, access_token_hash, client_ip, created_at) VALUES (:id, :hall_id, :start_at, "
     ":end_at, :busy, :status, :price_total, :prepayment_amount, :amount_paid, :currency, "
     ":hold_expires_at, CAST(:payment_ids AS jsonb), CAST(:customer AS jsonb), :comment, "
-    ":access_token_hash, :client_ip, :created_at) RETURNING *")
+    ":access_token_hash, :client_ip, :created_at) RETURNING updated_at")
 # The same, skipped (no row back) when the slot is held: the exclusion constraint arbitrates
 # without an error, so the transaction goes on (concurrent requests for one slot wait for each
 # other's insert, as with a unique index, rather than deadlock). Both record the new booking's
 # event in the same statement (outbox.with_event): one round trip for the row and its event.
 _INSERT_BOOKING_IF_FREE = with_event(text(_INSERT_BOOKING.text.replace(
-    " RETURNING *", " ON CONFLICT DO NOTHING RETURNING *")))
+    " RETURNING ", " ON CONFLICT DO NOTHING RETURNING ")))
 _INSERT_BOOKING = with_event(_INSERT_BOOKING)
 
 
 def new_booking_row(booking, hall, access_token_hash, comment, client_ip, now):
-    """The row a new booking is to be, not yet inserted (what its event is made of), with the
-    defaults the table would fill in; its updated_at is the database's to set."""
-    return BookingRow(
+    """The row a new booking is to be, not yet inserted (what its event and the answer are
+    made of), with the defaults the table would fill in; its updated_at is the database's to
+    set (insert_booking reads it back). A plain namespace with the row's attributes: it is
+    never added to a session, so the ORM's bookkeeping of a mapped instance would be waste."""
+    return SimpleNamespace(
         id=booking.id, hall_id=booking.hall_id, start_at=booking.start, end_at=booking.end,
         busy=DateTimeTZRange(*busy_range(booking.start, booking.end, hall.buffer_minutes)),
         status=booking.status, price_total=booking.price_total,
@@ -217,15 +220,16 @@ def new_booking_row(booking, hall, access_token_hash, comment, client_ip, now):
         currency=booking.currency, hold_expires_at=booking.hold_expires_at,
         payment_ids=booking.payment_ids, customer=booking.customer, comment=comment,
         access_token_hash=access_token_hash, client_ip=client_ip, created_at=now,
-        overpaid={}, refund_due=None, revision=0, reschedules=0)
+        overpaid={}, refund_due=None, revision=0, reschedules=0, updated_at=None)
 
 
 def insert_booking(session, row, hall, event, if_free=False, on_its_own=False):
     """One INSERT of the new_booking_row, with its event (outbox.event_params), guarded by the
     exclusion constraint: of overlapping requests exactly one commits, the others get SlotTaken
-    (and their transaction is over: no savepoint). With if_free, an overlap returns None
-    instead, records no event, and the transaction goes on. on_its_own: outside a
-    transaction, the statement commits by itself (db.EACH_STATEMENT_COMMITS)."""
+    (and their transaction is over: no savepoint). Returns the row's updated_at as stored (the
+    rest of the row is what was sent: nothing else is read back). With if_free, an overlap
+    returns None instead, records no event, and the transaction goes on. on_its_own: outside
+    a transaction, the statement commits by itself (db.EACH_STATEMENT_COMMITS)."""
     params = {column: getattr(row, column) for column in (
         "id", "hall_id", "start_at", "end_at", "busy", "status", "price_total",
         "prepayment_amount", "amount_paid", "currency", "hold_expires_at", "comment",
@@ -235,7 +239,7 @@ def insert_booking(session, row, hall, event, if_free=False, on_its_own=False):
     with slot_taken_on_overlap(hall):  # a closure's trigger refuses even with if_free
         return session.execute(_INSERT_BOOKING_IF_FREE if if_free else _INSERT_BOOKING, params,
                                execution_options={EACH_STATEMENT_COMMITS: on_its_own}
-                               ).one_or_none()
+                               ).scalar_one_or_none()
 
 
 def _refused_by(exc):

@@ -91,6 +91,8 @@ def test_a_new_booking_holds_its_slot_unpaid_and_records_booking_created(session
     assert event["payload"] == operations.event_payload(answer)
     read_back = operations.get_booking(session, rules, booking["id"])
     assert operations.event_payload(read_back) == event["payload"]
+    # the answer too is made of what was sent (only updated_at is read back): the stored row's
+    assert answer == {key: value for key, value in read_back.items() if key != "desk_payments"}
     stored = session.execute(text("SELECT access_token_hash FROM bookings WHERE id = :i"),
                              {"i": booking["id"]}).scalar()
     assert booking["access_token"] not in stored and len(stored) == 64

@@ -3,10 +3,11 @@
 A service process holds one container for its whole life: its modules, classes, schemas, compiled
 SQL and configuration live as long as the process. Python's full (generation 2) collection walks
 every tracked object each time, so those ~115,000-145,000 objects made each one a pause of
-30-75 ms under load, stalling every request in flight: the tail of the booking latency.
+30-75 ms under load, stalling every request in flight.
 `gc.freeze()` moves what is alive once the container has started into a permanent generation
-the collector skips; what is created after is collected as before (measured in the note of the
-change: the gateway's longest full pass fell to 10-20 ms, booking's to under 1 ms).
+the collector skips; what is created after is collected as before. Measured at 32 concurrent
+bookings: the gateway's longest full pass fell from about 70 ms to about 20, booking's from
+about 35 ms to 1-2.
 """
 import gc
 

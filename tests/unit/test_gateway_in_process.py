@@ -9,6 +9,7 @@ import eventlet
 import pytest
 import requests
 from nameko.containers import ServiceContainer
+from nameko.events import EventHandler
 from nameko.exceptions import RemoteError
 from nameko.messaging import QueueConsumer
 from nameko.rpc import ReplyListener
@@ -55,6 +56,11 @@ def running_gateway(address):
     for extension in list(container.subextensions):
         if isinstance(extension, (ReplyListener, QueueConsumer)):
             container.subextensions.remove(extension)
+    # nor for the live events' handlers (no broker here): left in, each would unregister from
+    # the consumer that never started when the container stops, and nameko fails the second
+    for entrypoint in list(container.entrypoints):
+        if isinstance(entrypoint, EventHandler):
+            container.entrypoints.remove(entrypoint)
     started, stop, failed = threading.Event(), threading.Event(), []
 
     def run():

@@ -56,9 +56,10 @@ def record_event(session, source, event_type, payload, version=1):
 
 
 def with_event(statement):
-    """`statement`, a text() that changes one row and RETURNs it, made to record an event in
-    the same round trip, if and only if it returns its row (NOTIFY included). Execute it with
-    the parameters of event_params added to its own; its rows are the statement's."""
+    """`statement`, a text() that changes one row with a RETURNING clause (of any columns),
+    made to record an event in the same round trip, if and only if it returns a row (NOTIFY
+    included). Execute it with the parameters of event_params added to its own; its rows are
+    what the statement returns, and a `notified` column."""
     return text(
         f"WITH changed AS ({statement.text}), "
         "added AS (INSERT INTO outbox (event_id, type, envelope) "
